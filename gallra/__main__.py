@@ -1,0 +1,5 @@
+"""`python -m gallra`."""
+
+from gallra.cli import main
+
+main()

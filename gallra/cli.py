@@ -1,0 +1,136 @@
+"""The `gallra` command: one clear line and a non-zero exit on error, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from gallra import cli_demo, cli_policy, cli_subjects
+from gallra.context import app_of
+from gallra.output import emit
+from gallra.settings import default_home, get_settings
+from gallra.wiring import App, parse_now
+from models.clock import SystemClock
+from models.errors import GallraError
+from storage.engine import migrate
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="gallra",
+    help="Keep only the client data you may keep, for as long as you may, and prove it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(cli_subjects.subject_app, name="subject")
+app.add_typer(cli_subjects.engagement_app, name="engagement")
+app.add_typer(cli_policy.policy_app, name="policy")
+app.command("demo")(cli_demo.demo)
+
+_TOML_TEMPLATE = """\
+# gallra settings. Environment variables GALLRA_<SECTION>__<KEY> override these.
+# Secrets (hash key, passwords, S3 keys) never go here: use env vars or files.
+
+[index]
+# url = "postgresql+psycopg://gallra@127.0.0.1:5432/gallra"   # default: index.db here
+
+[blobs]
+backend = "local"            # or "s3"
+# path = "/srv/gallra/blobs"  # default: blobs/ here
+# bucket = "gallra"
+# endpoint_url = "http://127.0.0.1:9000"
+
+[policy]
+# path = "/etc/gallra/policy.toml"   # default: the shipped policy (see `gallra policy show`)
+"""
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            help="Pretend today is this date (YYYY-MM-DD); env GALLRA_NOW.", envvar="GALLRA_NOW"
+        ),
+    ] = None,
+    home: Annotated[
+        Path | None, typer.Option(help="Folder of settings, index and blobs; env GALLRA_HOME.")
+    ] = None,
+) -> None:
+    """Global options."""
+    root = home or default_home()
+    ctx.obj = App(settings=get_settings(root), clock=parse_now(now) if now else SystemClock())
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Create GALLRA_HOME with settings, a hash key and an empty, migrated index."""
+    gallra = app_of(ctx)
+    home = gallra.settings.home
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    created: list[str] = []
+    toml = home / "gallra.toml"
+    if not toml.exists():
+        toml.write_text(_TOML_TEMPLATE, encoding="utf-8")
+        created.append(str(toml))
+    key_file = gallra.settings.key_file
+    if gallra.settings.hash_key is None and not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48) + "\n")
+        created.append(str(key_file))
+    migrate(gallra.engine)
+    _ = gallra.blobs
+    _ = gallra.policy
+    emit(
+        {"home": str(home), "created": created, "index": "ready"},
+        as_json=as_json,
+        lines=[f"gallra home: {home}"]
+        + [f"created {path}" for path in created]
+        + (
+            [
+                f"The hash key in {key_file} keys personnummer and marketing-block hashes: "
+                "back it up."
+            ]
+            if str(key_file) in created
+            else []
+        )
+        + ["index ready"],
+    )
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        result = app(standalone_mode=False)
+    except GallraError as exc:
+        sys.stderr.write(f"gallra: {exc}\n")
+        sys.exit(2)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.stderr.write("gallra: aborted\n")
+        sys.exit(130)
+    except Exception as exc:
+        # Unknown failures may carry personal data in their text: name the type only.
+        if os.environ.get("GALLRA_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"gallra: internal error ({type(exc).__name__}); "
+            "rerun with GALLRA_DEBUG=1 for details\n"
+        )
+        sys.exit(70)
+    sys.exit(result if isinstance(result, int) else 0)

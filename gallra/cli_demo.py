@@ -1,0 +1,51 @@
+"""`gallra demo`: load the bundled demo practice and show each person's retention."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from sqlmodel import col, select
+
+from gallra.context import app_of
+from gallra.demo_data import load_demo_facts
+from gallra.output import emit, iso
+from models.tables import Subject
+from storage.engine import migrate
+from storage.expiry import kept_until, subject_retention
+
+__all__ = ["demo"]
+
+
+def demo(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Load the demo practice (invented people) and print how long each person's data is kept."""
+    gallra = app_of(ctx)
+    migrate(gallra.engine)
+    with gallra.session() as session:
+        loaded = load_demo_facts(session, hash_key=gallra.hash_key, today=gallra.today)
+    rows = []
+    with gallra.session() as session:
+        for subject in session.exec(select(Subject).order_by(col(Subject.id))):
+            assert subject.id is not None
+            retention = subject_retention(
+                session, gallra.policy, subject_id=subject.id, today=gallra.today
+            )
+            rows.append({
+                "id": subject.id,
+                "roles": subject.role_list,
+                "rule": retention.rule_id,
+                "items": retention.items,
+                "kept_until": iso(kept_until(retention.deletable_from)),
+                "deletable_from": iso(retention.deletable_from),
+            })
+    lines = [f"demo: {loaded.subjects_added} people added, {loaded.subjects_present} already there"]
+    for row in rows:
+        kept = f"kept until {row['kept_until']}" if row["kept_until"] else "kept while agreement runs"
+        lines.append(
+            f"  subject {row['id']:>3} {','.join(row['roles']):<16} {row['items']:>3} items  "
+            f"{kept} (rule {row['rule']})"
+        )
+    emit({"added": loaded.subjects_added, "subjects": rows}, as_json=as_json, lines=lines)

@@ -1,0 +1,220 @@
+"""`gallra subject ...` and `gallra engagement ...`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from sqlmodel import col, func, select
+
+from gallra.context import app_of, parse_date
+from gallra.errors import NotFound
+from gallra.output import emit, iso
+from models.enums import Role
+from models.personnummer import parse_personnummer
+from models.tables import Engagement, EngagementParty, ItemSubject, Subject
+from storage.expiry import kept_until, recompute, subject_retention
+from storage.registry import (
+    NewIdentifier,
+    add_party,
+    add_subject,
+    end_engagement,
+    identifiers_of,
+    start_engagement,
+)
+
+__all__ = ["engagement_app", "subject_app"]
+
+subject_app = typer.Typer(help="People the practice holds data about.", no_args_is_help=True)
+engagement_app = typer.Typer(help="Coaching agreements.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@subject_app.command("add")
+def subject_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="Display name.")],
+    email: Annotated[list[str] | None, typer.Option(help="E-mail address (repeatable).")] = None,
+    phone: Annotated[list[str] | None, typer.Option(help="Phone number (repeatable).")] = None,
+    role: Annotated[list[Role] | None, typer.Option(help="Role (repeatable).")] = None,
+    personnummer: Annotated[
+        str | None, typer.Option(help="Personnummer or samordningsnummer; stored as a keyed hash.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a person."""
+    gallra = app_of(ctx)
+    identifiers = [NewIdentifier.email(a) for a in email or []]
+    identifiers += [NewIdentifier.phone(p) for p in phone or []]
+    if personnummer is not None:
+        number = parse_personnummer(personnummer, today=gallra.today)
+        identifiers.append(NewIdentifier.personnummer(number, hash_key=gallra.hash_key))
+    with gallra.session() as session:
+        subject = add_subject(
+            session, display_name=name, roles=role or [Role.PROSPECT], identifiers=identifiers
+        )
+    emit(
+        {"id": subject.id, "roles": subject.role_list},
+        as_json=as_json,
+        lines=[f"subject {subject.id} added"],
+    )
+
+
+@subject_app.command("list")
+def subject_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List subjects with roles and item counts."""
+    gallra = app_of(ctx)
+    with gallra.session() as session:
+        counts = dict(
+            session.exec(
+                select(ItemSubject.subject_id, func.count()).group_by(col(ItemSubject.subject_id))
+            ).all()
+        )
+        subjects = list(session.exec(select(Subject).order_by(col(Subject.id))))
+    rows = [
+        {
+            "id": s.id,
+            "name": s.display_name,
+            "roles": s.role_list,
+            "items": counts.get(s.id or 0, 0),
+        }
+        for s in subjects
+    ]
+    lines = [
+        f"{s.id:>5}  {s.display_name:<30} {s.roles:<20} {counts.get(s.id or 0, 0)} items"
+        for s in subjects
+    ]
+    emit(rows, as_json=as_json, lines=lines or ["no subjects"])
+
+
+def _subject_view(ctx: typer.Context, subject_id: int) -> dict[str, Any]:
+    gallra = app_of(ctx)
+    with gallra.session() as session:
+        subject = session.get(Subject, subject_id)
+        if subject is None:
+            raise NotFound(f"subject {subject_id}: no such subject")
+        identifiers = identifiers_of(session, subject_id=subject_id)
+        engagements = list(
+            session.exec(select(Engagement).where(Engagement.client_id == subject_id))
+        )
+        acting_for = list(
+            session.exec(select(EngagementParty).where(EngagementParty.subject_id == subject_id))
+        )
+        retention = subject_retention(
+            session, gallra.policy, subject_id=subject_id, today=gallra.today
+        )
+    return {
+        "id": subject.id,
+        "name": subject.display_name,
+        "roles": subject.role_list,
+        "identifiers": [{"kind": i.kind, "masked": i.masked} for i in identifiers],
+        "engagements": [
+            {"id": e.id, "starts_on": iso(e.starts_on), "ends_on": iso(e.ends_on)}
+            for e in engagements
+        ],
+        "acting_for": [{"engagement_id": p.engagement_id, "role": p.role} for p in acting_for],
+        "marketing_blocked_on": iso(subject.marketing_blocked_on),
+        "retention": {
+            "deletable_from": iso(retention.deletable_from),
+            "kept_until": iso(kept_until(retention.deletable_from)),
+            "rule": retention.rule_id,
+            "items": retention.items,
+            "basis": retention.basis,
+        },
+    }
+
+
+@subject_app.command("show")
+def subject_show(ctx: typer.Context, subject_id: int, as_json: JsonOpt = False) -> None:
+    """Show a subject, masked, with how long their data is kept."""
+    view = _subject_view(ctx, subject_id)
+    ret = view["retention"]
+    kept = (
+        f"kept until {ret['kept_until']}" if ret["kept_until"] else "kept while the agreement runs"
+    )
+    lines = [
+        f"subject {view['id']}: {view['name']}",
+        f"  roles: {', '.join(view['roles']) or '-'}",
+        *(f"  {i['kind']}: {i['masked']}" for i in view["identifiers"]),
+        *(
+            f"  engagement {e['id']}: {e['starts_on']} - {e['ends_on'] or 'running'}"
+            for e in view["engagements"]
+        ),
+        f"  retention: {kept} (rule {ret['rule']}, {ret['items']} items)",
+    ]
+    emit(view, as_json=as_json, lines=lines)
+
+
+def _restamp(ctx: typer.Context, subject_ids: list[int]) -> int:
+    gallra = app_of(ctx)
+    with gallra.session() as session:
+        return len(recompute(session, gallra.policy, subject_ids=subject_ids))
+
+
+@engagement_app.command("start")
+def engagement_start(
+    ctx: typer.Context,
+    subject_id: int,
+    on: Annotated[str, typer.Option(help="Start date YYYY-MM-DD.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Open an agreement for a client; their items move to the contract rule."""
+    gallra = app_of(ctx)
+    with gallra.session() as session:
+        engagement = start_engagement(
+            session, client_id=subject_id, starts_on=parse_date(on, option="--on")
+        )
+    changed = _restamp(ctx, [subject_id])
+    emit(
+        {"id": engagement.id, "client_id": subject_id, "items_restamped": changed},
+        as_json=as_json,
+        lines=[f"engagement {engagement.id} started; {changed} items restamped"],
+    )
+
+
+@engagement_app.command("end")
+def engagement_end(
+    ctx: typer.Context,
+    engagement_id: int,
+    on: Annotated[str, typer.Option(help="End date YYYY-MM-DD.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Record the end of an agreement; expiry of its people's items is recomputed."""
+    gallra = app_of(ctx)
+    with gallra.session() as session:
+        engagement = end_engagement(
+            session, engagement_id=engagement_id, ends_on=parse_date(on, option="--on")
+        )
+        parties = [
+            p.subject_id
+            for p in session.exec(
+                select(EngagementParty).where(EngagementParty.engagement_id == engagement_id)
+            )
+        ]
+    changed = _restamp(ctx, [engagement.client_id, *parties])
+    emit(
+        {"id": engagement_id, "ends_on": iso(engagement.ends_on), "items_restamped": changed},
+        as_json=as_json,
+        lines=[f"engagement {engagement_id} ended; {changed} items restamped"],
+    )
+
+
+@engagement_app.command("party")
+def engagement_party(
+    ctx: typer.Context,
+    engagement_id: int,
+    subject_id: int,
+    role: Annotated[Role, typer.Option(help="payer, guardian, trustee, attorney, company_contact")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Link a payer or contact to the engagement they act for."""
+    gallra = app_of(ctx)
+    with gallra.session() as session:
+        add_party(session, engagement_id=engagement_id, subject_id=subject_id, role=role)
+    changed = _restamp(ctx, [subject_id])
+    emit(
+        {"engagement_id": engagement_id, "subject_id": subject_id, "items_restamped": changed},
+        as_json=as_json,
+        lines=[f"subject {subject_id} linked to engagement {engagement_id}"],
+    )

@@ -1,0 +1,169 @@
+"""One typed settings object, built on demand (never at import).
+
+Sources, strongest first: environment variables (prefix ``GALLRA_``, nested
+sections joined by ``__``, e.g. ``GALLRA_BLOBS__BACKEND=s3``), then
+``gallra.toml`` in ``GALLRA_HOME``, then defaults. Secrets (the hash key, IMAP
+passwords, S3 keys) come only from environment variables or files, are held as
+SecretStr and are never printed; a secret found in gallra.toml is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from gallra.errors import ConfigError
+
+__all__ = [
+    "BlobSettings",
+    "IndexSettings",
+    "PolicySettings",
+    "Settings",
+    "default_home",
+    "get_settings",
+]
+
+_PLACEHOLDERS = {"changeme", "change-me", "secret", "password", "xxx", "todo"}
+_SECRET_KEYS = {"hash_key", "password", "secret_access_key", "aws_secret_access_key"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IndexSettings(_Section):
+    """Where the index lives: a SQLite file by default, PostgreSQL by URL."""
+
+    url: str = ""  # empty: sqlite file index.db in GALLRA_HOME
+
+
+class BlobSettings(_Section):
+    """Where raw bytes live: a local folder (default) or an S3-compatible bucket."""
+
+    backend: Literal["local", "s3"] = "local"
+    path: Path | None = None  # local: defaults to GALLRA_HOME/blobs
+    bucket: str = ""
+    prefix: str = ""
+    endpoint_url: str = ""
+    region: str = "eu-north-1"
+    server_side_encryption: Literal["AES256", "aws:kms", "none"] = "AES256"
+    multipart_threshold_mb: int = 16
+
+
+class PolicySettings(_Section):
+    """Which retention policy file applies (the shipped default when unset)."""
+
+    path: Path | None = None
+
+
+class Settings(BaseSettings):
+    """Everything gallra is configured by."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GALLRA_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    home: Path
+    hash_key: SecretStr | None = None
+    hash_key_file: Path | None = None
+    index: IndexSettings = IndexSettings()
+    blobs: BlobSettings = BlobSettings()
+    policy: PolicySettings = PolicySettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats gallra.toml (passed as init values), which beats defaults.
+        return (env_settings, init_settings)
+
+    @property
+    def index_url(self) -> str:
+        """SQLAlchemy URL of the index."""
+        return self.index.url or f"sqlite:///{self.home / 'index.db'}"
+
+    @property
+    def blob_path(self) -> Path:
+        """Folder of the local blob store."""
+        return self.blobs.path or self.home / "blobs"
+
+    @property
+    def key_file(self) -> Path:
+        """Where the hash key is read from when not given in the environment."""
+        return self.hash_key_file or self.home / "secrets" / "hash.key"
+
+    def hash_key_bytes(self) -> bytes:
+        """The key for keyed hashes (personnummer, marketing blocks)."""
+        if self.hash_key is not None:
+            value = self.hash_key.get_secret_value()
+            if value.strip().lower() in _PLACEHOLDERS or len(value) < 16:
+                raise ConfigError("GALLRA_HASH_KEY: refusing a placeholder or a key under 16 chars")
+            return value.encode("utf-8")
+        try:
+            data = self.key_file.read_bytes().strip()
+        except FileNotFoundError:
+            raise ConfigError(
+                f"hash key: none set; run `gallra init`, or set GALLRA_HASH_KEY or "
+                f"GALLRA_HASH_KEY_FILE (looked for {self.key_file})"
+            ) from None
+        except OSError as exc:
+            raise ConfigError(f"hash key file {self.key_file}: {exc.strerror}") from None
+        if len(data) < 16:
+            raise ConfigError(f"hash key file {self.key_file}: key shorter than 16 bytes")
+        return data
+
+
+def default_home() -> Path:
+    """GALLRA_HOME, else $XDG_DATA_HOME/gallra, else ~/.local/share/gallra."""
+    if env := os.environ.get("GALLRA_HOME"):
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "gallra"
+
+
+def _find_secret(table: dict[str, Any], where: str = "") -> str | None:
+    for key, value in table.items():
+        if key in _SECRET_KEYS:
+            return f"{where}{key}"
+        if isinstance(value, dict) and (found := _find_secret(value, f"{where}{key}.")):
+            return found
+    return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    if secret := _find_secret(data):
+        raise ConfigError(
+            f"{path}: '{secret}' is a secret; give it by environment variable or file, "
+            "never in gallra.toml"
+        )
+    return data
+
+
+def get_settings(home: Path | None = None) -> Settings:
+    """Build the settings now from env and GALLRA_HOME/gallra.toml."""
+    root = home or default_home()
+    values = _read_toml(root / "gallra.toml")
+    values["home"] = root
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        message = "unknown setting" if first["type"] == "extra_forbidden" else first["msg"]
+        raise ConfigError(f"setting {where}: {message}") from None

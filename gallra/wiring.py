@@ -1,0 +1,110 @@
+"""Builds the parts from settings: engine, blob store, policy, clock, hash key.
+
+Everything is built on first use, so a command that needs no index opens none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import cached_property
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from gallra.errors import ConfigError
+from gallra.settings import Settings
+from models.clock import Clock, FixedClock, SystemClock, local_date
+from models.errors import InvalidInput
+from models.policy import Policy, load_policy
+from storage.blobs import BlobStore
+from storage.engine import current_revision, make_engine
+from storage.local import LocalBlobStore
+
+__all__ = ["App", "parse_now"]
+
+
+def parse_now(text: str) -> Clock:
+    """`--now` as a date (noon Stockholm) or an ISO datetime with a timezone."""
+    try:
+        if len(text) == 10:
+            return FixedClock.on(date.fromisoformat(text))
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput("--now: expected YYYY-MM-DD or an ISO datetime with offset") from None
+    if moment.tzinfo is None:
+        raise InvalidInput("--now: a datetime needs a UTC offset, e.g. 2027-01-01T02:00+01:00")
+    return FixedClock(moment)
+
+
+@dataclass
+class App:
+    """The configured parts of one gallra process."""
+
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+
+    @property
+    def today(self) -> date:
+        """Today in Stockholm by this app's clock."""
+        return local_date(self.clock.now())
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The index engine (not migrated: see `require_index`)."""
+        return make_engine(self.settings.index_url)
+
+    def has_index(self) -> bool:
+        """Whether the index exists and is migrated (creates nothing)."""
+        url = self.settings.index_url
+        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+            return False
+        return current_revision(self.engine) is not None
+
+    def require_index(self) -> Engine:
+        """The engine of an initialised index; ConfigError naming the fix otherwise."""
+        if not self.has_index():
+            raise ConfigError("index: not initialised; run `gallra init` first")
+        return self.engine
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session on the initialised index; commits on success, rolls back on error."""
+        with Session(self.require_index(), expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    @cached_property
+    def policy(self) -> Policy:
+        """The retention policy in force."""
+        return load_policy(self.settings.policy.path)
+
+    @cached_property
+    def blobs(self) -> BlobStore:
+        """The configured blob store."""
+        blobs = self.settings.blobs
+        if blobs.backend == "local":
+            return LocalBlobStore(self.settings.blob_path)
+        from storage.s3 import S3BlobStore, make_s3_client
+
+        if not blobs.bucket:
+            raise ConfigError("blobs.bucket: required when blobs.backend = 's3'")
+        return S3BlobStore(
+            make_s3_client(endpoint_url=blobs.endpoint_url, region=blobs.region),
+            blobs.bucket,
+            prefix=blobs.prefix,
+            server_side_encryption=blobs.server_side_encryption,
+            multipart_threshold=blobs.multipart_threshold_mb * 1024 * 1024,
+        )
+
+    @cached_property
+    def hash_key(self) -> bytes:
+        """The secret for keyed hashes."""
+        return self.settings.hash_key_bytes()

@@ -1,0 +1,1 @@
+"""Ingest: sources -> items (mail archives and IMAP, recordings), parsing, tagging."""

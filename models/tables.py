@@ -1,0 +1,221 @@
+"""The index: SQLModel tables (see DESIGN.md, 'The data model').
+
+Enumerated columns are stored as their string values (see models.enums) so
+migrations stay plain on SQLite and PostgreSQL. Every timestamp is aware UTC;
+retention dates are Stockholm calendar dates turned into the UTC instant
+the day begins.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.types import UTCDateTime, utcnow
+
+__all__ = [
+    "Consent",
+    "Engagement",
+    "EngagementParty",
+    "Hold",
+    "Identifier",
+    "Item",
+    "ItemSubject",
+    "ItemText",
+    "LedgerEntry",
+    "MarketingBlock",
+    "Request",
+    "Subject",
+    "SweepReport",
+    "SyncState",
+]
+
+
+def _now_field() -> datetime:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)  # type: ignore[no-any-return]
+
+
+class Subject(SQLModel, table=True):
+    """A living person the practice holds data about."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    display_name: str
+    roles: str = ""  # comma-separated models.enums.Role values, sorted
+    marketing_blocked_on: date | None = None
+    erasure_requested_on: date | None = None
+    created_at: datetime = _now_field()
+    updated_at: datetime = _now_field()
+
+    @property
+    def role_list(self) -> list[str]:
+        """Roles as a list."""
+        return [role for role in self.roles.split(",") if role]
+
+
+class Identifier(SQLModel, table=True):
+    """An e-mail address, phone number, keyed personnummer hash or online id."""
+
+    __table_args__ = (UniqueConstraint("kind", "value", name="uq_identifier_kind_value"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject_id: int = Field(foreign_key="subject.id", ondelete="CASCADE", index=True)
+    kind: str
+    value: str  # normalised: lower-case address, digits-only phone, HMAC for personnummer
+    masked: str  # what a screen may show
+    created_at: datetime = _now_field()
+
+
+class Engagement(SQLModel, table=True):
+    """A coaching agreement: running while `ends_on` is None."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="subject.id", ondelete="RESTRICT", index=True)
+    starts_on: date
+    ends_on: date | None = None
+    created_at: datetime = _now_field()
+
+
+class EngagementParty(SQLModel, table=True):
+    """A payer, guardian or contact acting for an engagement."""
+
+    engagement_id: int = Field(foreign_key="engagement.id", ondelete="CASCADE", primary_key=True)
+    subject_id: int = Field(foreign_key="subject.id", ondelete="CASCADE", primary_key=True)
+    role: str
+
+
+class Item(SQLModel, table=True):
+    """One stored thing: an e-mail, an attachment, a recording, an export."""
+
+    __table_args__ = (
+        Index("ix_item_state_expires", "state", "expires_at"),
+        Index("ix_item_source_ref", "source", "source_ref"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str
+    parent_id: int | None = Field(default=None, foreign_key="item.id", index=True)
+    source: str
+    source_ref: str = ""
+    message_id: str | None = Field(default=None, index=True)
+    received_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    size: int
+    sha256: str = Field(index=True)
+    mime_type: str = "application/octet-stream"
+    blob_key: str = Field(index=True)
+    parse_status: str = "pending"
+    parse_error: str | None = None
+    title: str = ""
+    purpose: str
+    legal_basis: str
+    special_category: bool = False
+    provided_by_subject: bool = False
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    rule_id: str = ""
+    policy_version: str = ""
+    state: str = "live"
+    created_at: datetime = _now_field()
+
+
+class ItemText(SQLModel, table=True):
+    """Extracted text for search; deleted with the item."""
+
+    item_id: int = Field(foreign_key="item.id", ondelete="CASCADE", primary_key=True)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class ItemSubject(SQLModel, table=True):
+    """Ties an item to a subject, with why (which address, which rule)."""
+
+    item_id: int = Field(foreign_key="item.id", ondelete="CASCADE", primary_key=True)
+    subject_id: int = Field(foreign_key="subject.id", ondelete="CASCADE", primary_key=True)
+    role: str = ""  # from, to, cc, reply-to, sidecar, assigned...
+    reason: str = ""
+
+
+class Consent(SQLModel, table=True):
+    """A consent for one purpose; withdrawal ends what rested on it alone."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject_id: int = Field(foreign_key="subject.id", ondelete="CASCADE", index=True)
+    purpose: str
+    given_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    withdrawn_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Hold(SQLModel, table=True):
+    """A legal hold, restriction or open request freezing a subject's or an item's data."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str
+    subject_id: int | None = Field(default=None, foreign_key="subject.id", index=True)
+    item_id: int | None = Field(default=None, foreign_key="item.id", index=True)
+    request_id: int | None = Field(default=None, foreign_key="request.id")
+    reason: str
+    review_on: date | None = None
+    created_at: datetime = _now_field()
+    lifted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Request(SQLModel, table=True):
+    """A data-subject request; outlives the subject (no personal data in it)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject_id: int | None = Field(
+        default=None, foreign_key="subject.id", ondelete="SET NULL", index=True
+    )
+    right: str
+    received_on: date
+    deadline: date
+    extension_reason: str | None = None
+    status: str = "open"
+    outcome: str = ""
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SyncState(SQLModel, table=True):
+    """Where incremental mail sync stands per source and folder."""
+
+    __table_args__ = (UniqueConstraint("source", "folder", name="uq_syncstate_source_folder"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str
+    folder: str
+    uidvalidity: int
+    last_uid: int = 0
+    updated_at: datetime = _now_field()
+
+
+class LedgerEntry(SQLModel, table=True):
+    """Append-only, hash-chained record of a deletion; no personal data."""
+
+    seq: int = Field(primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    action: str
+    item_id: int | None = None
+    item_kind: str = ""
+    sha256: str = ""
+    size: int = 0
+    rule_id: str = ""
+    policy_version: str = ""
+    detail: str = ""  # JSON: what was verified, counts; never names or addresses
+    prev_hash: str
+    entry_hash: str = Field(unique=True)
+
+
+class MarketingBlock(SQLModel, table=True):
+    """A direct-marketing block kept as a keyed hash of the address only."""
+
+    address_hash: str = Field(primary_key=True)
+    created_at: datetime = _now_field()
+
+
+class SweepReport(SQLModel, table=True):
+    """Summary of one sweep run; counts and ids only."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    dry_run: bool = False
+    summary: str = Field(default="{}", sa_column=Column(Text, nullable=False))

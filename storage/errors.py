@@ -1,0 +1,39 @@
+"""Errors of the storage layer.
+
+Tree::
+
+    models.errors.GallraError
+    +-- StorageError             a store or the index failed
+        +-- BlobNotFound         no blob under that key
+        +-- BlobIntegrityError   bytes read or written do not match their sha256
+        +-- BadBlobKey           a key that could escape the store or is malformed
+        +-- LedgerBroken         the deletion ledger's hash chain does not verify
+
+Messages name keys and item ids (opaque), never personal data.
+"""
+
+from __future__ import annotations
+
+from models.errors import GallraError
+
+__all__ = ["BadBlobKey", "BlobIntegrityError", "BlobNotFound", "LedgerBroken", "StorageError"]
+
+
+class StorageError(GallraError):
+    """A blob store or the index failed."""
+
+
+class BlobNotFound(StorageError):
+    """No blob under that key."""
+
+
+class BlobIntegrityError(StorageError):
+    """Bytes do not match the sha256 they were stored under."""
+
+
+class BadBlobKey(StorageError):
+    """A key that is empty, absolute, has '..' or characters outside [A-Za-z0-9/._-]."""
+
+
+class LedgerBroken(StorageError):
+    """The deletion ledger does not verify."""

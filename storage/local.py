@@ -1,0 +1,117 @@
+"""The local-folder blob store (the default): temp file, fsync, atomic rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from storage.blobs import CHUNK, DeleteOutcome, HashingReader, StoredBlob, check_key
+from storage.errors import BlobIntegrityError, BlobNotFound, StorageError
+
+__all__ = ["LocalBlobStore"]
+
+_TMP = ".tmp"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalBlobStore:
+    """Blobs as files under one folder; keys map to relative paths."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / _TMP).mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    @property
+    def description(self) -> str:
+        """The folder."""
+        return f"local:{self.root}"
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def put(self, key: str, stream: BinaryIO, *, expected_sha256: str | None = None) -> StoredBlob:
+        """Write to a temp file while hashing, fsync, then rename into place."""
+        target = self._path(key)
+        tmp = self.root / _TMP / uuid.uuid4().hex
+        reader = HashingReader(stream)
+        try:
+            with tmp.open("xb") as out:
+                tmp.chmod(0o600)
+                while chunk := reader.read(CHUNK):
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if expected_sha256 is not None and reader.sha256 != expected_sha256:
+                raise BlobIntegrityError(f"blob {key}: sha256 of the bytes written does not match")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.replace(target)
+            _fsync_dir(target.parent)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return StoredBlob(key=key, sha256=reader.sha256, size=reader.size)
+
+    @contextlib.contextmanager
+    def open(self, key: str) -> Iterator[BinaryIO]:
+        """The file, opened for reading."""
+        try:
+            handle = self._path(key).open("rb")
+        except FileNotFoundError:
+            raise BlobNotFound(f"blob {key}: not in {self.description}") from None
+        with handle:
+            yield handle
+
+    def delete(self, keys: Iterable[str]) -> DeleteOutcome:
+        """Unlink each file; a missing file counts as deleted."""
+        outcome = DeleteOutcome()
+        parents: set[Path] = set()
+        for key in keys:
+            path = self._path(key)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                outcome.failed[key] = exc.strerror or type(exc).__name__
+                continue
+            parents.add(path.parent)
+            outcome.deleted.append(key)
+        for parent in parents:
+            if parent.exists():
+                _fsync_dir(parent)
+        return outcome
+
+    def exists(self, key: str) -> bool:
+        """Whether the file is there."""
+        return self._path(key).exists()
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        """Every stored key under `prefix`, temp files excluded."""
+        for path in sorted(self.root.rglob("*")):
+            if not path.is_file():
+                continue
+            rel = path.relative_to(self.root).as_posix()
+            if rel.startswith(_TMP + "/"):
+                continue
+            if rel.startswith(prefix):
+                yield rel
+
+    def clean_temp(self) -> int:
+        """Remove leftovers of puts that a crash interrupted; returns how many."""
+        count = 0
+        for path in (self.root / _TMP).iterdir():
+            try:
+                path.unlink()
+                count += 1
+            except OSError as exc:
+                raise StorageError(f"cannot clean temp file in {self.description}: {exc}") from exc
+        return count
