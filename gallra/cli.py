@@ -11,7 +11,7 @@ from typing import Annotated
 import click
 import typer
 
-from gallra import cli_demo, cli_policy, cli_subjects
+from gallra import cli_demo, cli_policy, cli_subjects, cli_sweep
 from gallra.context import app_of
 from gallra.output import emit
 from gallra.settings import default_home, get_settings
@@ -33,6 +33,9 @@ app.add_typer(cli_subjects.subject_app, name="subject")
 app.add_typer(cli_subjects.engagement_app, name="engagement")
 app.add_typer(cli_policy.policy_app, name="policy")
 app.command("demo")(cli_demo.demo)
+app.command("sweep")(cli_sweep.sweep)
+app.add_typer(cli_sweep.hold_app, name="hold")
+app.add_typer(cli_sweep.ledger_app, name="ledger")
 
 _TOML_TEMPLATE = """\
 # gallra settings. Environment variables GALLRA_<SECTION>__<KEY> override these.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlmodel import col, select
@@ -26,24 +26,28 @@ def demo(
     migrate(gallra.engine)
     with gallra.session() as session:
         loaded = load_demo_facts(session, hash_key=gallra.hash_key, today=gallra.today)
-    rows = []
+    rows: list[dict[str, Any]] = []
     with gallra.session() as session:
         for subject in session.exec(select(Subject).order_by(col(Subject.id))):
             assert subject.id is not None
             retention = subject_retention(
                 session, gallra.policy, subject_id=subject.id, today=gallra.today
             )
-            rows.append({
-                "id": subject.id,
-                "roles": subject.role_list,
-                "rule": retention.rule_id,
-                "items": retention.items,
-                "kept_until": iso(kept_until(retention.deletable_from)),
-                "deletable_from": iso(retention.deletable_from),
-            })
+            rows.append(
+                {
+                    "id": subject.id,
+                    "roles": subject.role_list,
+                    "rule": retention.rule_id,
+                    "items": retention.items,
+                    "kept_until": iso(kept_until(retention.deletable_from)),
+                    "deletable_from": iso(retention.deletable_from),
+                }
+            )
     lines = [f"demo: {loaded.subjects_added} people added, {loaded.subjects_present} already there"]
     for row in rows:
-        kept = f"kept until {row['kept_until']}" if row["kept_until"] else "kept while agreement runs"
+        kept = (
+            f"kept until {row['kept_until']}" if row["kept_until"] else "kept while agreement runs"
+        )
         lines.append(
             f"  subject {row['id']:>3} {','.join(row['roles']):<16} {row['items']:>3} items  "
             f"{kept} (rule {row['rule']})"

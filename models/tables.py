@@ -95,7 +95,9 @@ class Item(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str
-    parent_id: int | None = Field(default=None, foreign_key="item.id", index=True)
+    parent_id: int | None = Field(
+        default=None, foreign_key="item.id", ondelete="SET NULL", index=True
+    )
     source: str
     source_ref: str = ""
     message_id: str | None = Field(default=None, index=True)
@@ -149,9 +151,11 @@ class Hold(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str
-    subject_id: int | None = Field(default=None, foreign_key="subject.id", index=True)
-    item_id: int | None = Field(default=None, foreign_key="item.id", index=True)
-    request_id: int | None = Field(default=None, foreign_key="request.id")
+    subject_id: int | None = Field(
+        default=None, foreign_key="subject.id", ondelete="CASCADE", index=True
+    )
+    item_id: int | None = Field(default=None, foreign_key="item.id", ondelete="CASCADE", index=True)
+    request_id: int | None = Field(default=None, foreign_key="request.id", ondelete="SET NULL")
     reason: str
     review_on: date | None = None
     created_at: datetime = _now_field()

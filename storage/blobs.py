@@ -120,6 +120,10 @@ class BlobStore(Protocol):
         """Whether any copy (any version) of `key` remains."""
         ...
 
+    def remaining(self, keys: Iterable[str]) -> set[str]:
+        """The keys of which any copy remains (batch verification after a delete)."""
+        ...
+
     def keys(self, prefix: str = "") -> Iterator[str]:
         """Every key under `prefix`."""
         ...

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, create_engine, event, inspect
 
 from models.errors import InvalidInput
 
-__all__ = ["current_revision", "make_engine", "migrate", "normalise_url"]
+__all__ = ["current_revision", "make_engine", "migrate", "normalise_url", "scrub_after_delete"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -47,6 +47,18 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql+psycopg://"):
         return create_engine(url, pool_pre_ping=True)
     raise InvalidInput("index.url: only sqlite:/// and postgresql:// URLs are supported")
+
+
+def scrub_after_delete(engine: Engine) -> None:
+    """Leave no readable residue of deleted rows in the index files.
+
+    secure_delete zeroes freed pages in the database file, but the WAL still
+    holds the old pages until a checkpoint: truncate it. PostgreSQL keeps dead
+    tuples until VACUUM, which autovacuum runs; nothing to do in-line here.
+    """
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def _alembic_config() -> Config:

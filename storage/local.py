@@ -94,6 +94,10 @@ class LocalBlobStore:
         """Whether the file is there."""
         return self._path(key).exists()
 
+    def remaining(self, keys: Iterable[str]) -> set[str]:
+        """The keys whose file is still there."""
+        return {key for key in keys if self.exists(key)}
+
     def keys(self, prefix: str = "") -> Iterator[str]:
         """Every stored key under `prefix`, temp files excluded."""
         for path in sorted(self.root.rglob("*")):

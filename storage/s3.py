@@ -170,6 +170,21 @@ class S3BlobStore:
             raise StorageError(f"blob {key}: check failed ({_code(exc)})") from exc
         return True
 
+    def remaining(self, keys: Iterable[str]) -> set[str]:
+        """Keys of which any version, marker or current object is left (one listing for many)."""
+        by_full = {self._full(key): key for key in keys}
+        if not by_full:
+            return set()
+        if self._is_versioned():
+            return {by_full[v["Key"]] for v in self._versions_of(set(by_full))}
+        if len(by_full) <= _LIST_ALL_ABOVE:
+            return {key for key in by_full.values() if self.exists(key)}
+        present: set[str] = set()
+        paginator = self._client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            present |= {by_full[e["Key"]] for e in page.get("Contents", []) if e["Key"] in by_full}
+        return present
+
     def keys(self, prefix: str = "") -> Iterator[str]:
         """Every current key under `prefix`."""
         paginator = self._client.get_paginator("list_objects_v2")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 08:19:57.296246
+Create Date: 2026-11-30 08:26:22.796789
 """
 from collections.abc import Sequence
 
@@ -45,7 +45,7 @@ def upgrade() -> None:
     sa.Column('policy_version', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('state', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('created_at', models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['parent_id'], ['item.id'], ),
+    sa.ForeignKeyConstraint(['parent_id'], ['item.id'], ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('item', schema=None) as batch_op:
@@ -192,9 +192,9 @@ def upgrade() -> None:
     sa.Column('review_on', sa.Date(), nullable=True),
     sa.Column('created_at', models.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('lifted_at', models.types.UTCDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['item_id'], ['item.id'], ),
-    sa.ForeignKeyConstraint(['request_id'], ['request.id'], ),
-    sa.ForeignKeyConstraint(['subject_id'], ['subject.id'], ),
+    sa.ForeignKeyConstraint(['item_id'], ['item.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['request_id'], ['request.id'], ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['subject_id'], ['subject.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('hold', schema=None) as batch_op:

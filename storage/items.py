@@ -1,0 +1,88 @@
+"""Adding items to the index after their bytes are stored."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlmodel import Session
+
+from models.enums import ItemKind, ItemState, LegalBasis, ParseStatus
+from models.policy import Policy
+from models.tables import Item, ItemSubject, ItemText
+from storage.blobs import StoredBlob
+from storage.expiry import expiry_for
+from storage.registry import subject_facts
+
+__all__ = ["Link", "add_item", "link_subjects", "set_text", "stamp_expiry"]
+
+
+Link = tuple[int, str, str]  # subject id, role (from/to/...), reason
+
+
+def add_item(
+    session: Session,
+    *,
+    stored: StoredBlob,
+    kind: ItemKind,
+    source: str,
+    received_at: datetime,
+    purpose: str,
+    legal_basis: LegalBasis,
+    source_ref: str = "",
+    title: str = "",
+    mime_type: str = "application/octet-stream",
+    special_category: bool = False,
+    provided_by_subject: bool = False,
+    parent_id: int | None = None,
+    message_id: str | None = None,
+    parse_status: ParseStatus = ParseStatus.PENDING,
+) -> Item:
+    """Record an item whose bytes are already in the blob store (the caller commits)."""
+    item = Item(
+        kind=kind.value,
+        parent_id=parent_id,
+        source=source,
+        source_ref=source_ref,
+        message_id=message_id,
+        received_at=received_at,
+        size=stored.size,
+        sha256=stored.sha256,
+        mime_type=mime_type,
+        blob_key=stored.key,
+        parse_status=parse_status.value,
+        title=title,
+        purpose=purpose,
+        legal_basis=legal_basis.value,
+        special_category=special_category,
+        provided_by_subject=provided_by_subject,
+        state=ItemState.LIVE.value,
+    )
+    session.add(item)
+    session.flush()
+    return item
+
+
+def link_subjects(session: Session, *, item_id: int, links: Sequence[Link]) -> None:
+    """Tie an item to subjects, each with the role and the reason."""
+    for subject_id, role, reason in links:
+        session.merge(ItemSubject(item_id=item_id, subject_id=subject_id, role=role, reason=reason))
+    session.flush()
+
+
+def set_text(session: Session, *, item_id: int, body: str) -> None:
+    """Store (or replace) an item's searchable text."""
+    session.merge(ItemText(item_id=item_id, body=body))
+    session.flush()
+
+
+def stamp_expiry(
+    session: Session, policy: Policy, *, item: Item, subject_ids: Sequence[int]
+) -> None:
+    """Set expires_at, rule and policy version from the current facts."""
+    expiry = expiry_for(policy, item, subject_ids, subject_facts(session, subject_ids=subject_ids))
+    item.expires_at = expiry.expires_at
+    item.rule_id = expiry.rule_id
+    item.policy_version = expiry.policy_version
+    session.add(item)
+    session.flush()

@@ -1,0 +1,431 @@
+"""The sweep: the one path by which anything is deleted.
+
+Erasure, consent withdrawal, objection and ordinary expiry all only move
+`expires_at`; this deletes. Per batch:
+
+1. select expired live items that no active hold covers;
+2. mark them `deleting` and commit (the intent survives a crash);
+3. delete every copy of blobs no remaining item uses (all object versions);
+4. verify each is gone (`remaining` is empty for it);
+5. in one transaction: remove text, links and rows, append a ledger entry
+   per item; commit.
+
+A crash anywhere is finished by the next sweep, which first resumes items
+left `deleting`. Running twice deletes nothing twice. A failure on one item
+leaves it `deleting`, is reported, and never stops the others. Reports and
+ledger entries hold ids, hashes, rules and counts: no personal data.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, update
+from sqlmodel import Session, col, select
+
+from models.clock import Clock, local_date
+from models.enums import IdentifierKind, ItemState, LegalBasis, SubjectStatus
+from models.personnummer import keyed_hash
+from models.policy import Policy
+from models.retention import ItemFacts, compute_expiry
+from models.tables import (
+    Engagement,
+    EngagementParty,
+    Hold,
+    Identifier,
+    Item,
+    ItemSubject,
+    ItemText,
+    MarketingBlock,
+    Request,
+    Subject,
+    SweepReport,
+)
+from storage import ledger
+from storage.blobs import BlobStore
+from storage.engine import scrub_after_delete
+from storage.expiry import recompute
+from storage.holds import held_item_ids
+from storage.registry import subject_facts
+
+__all__ = ["SweepOptions", "SweepResult", "run_sweep"]
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    """How to sweep."""
+
+    dry_run: bool = False
+    preview_days: int = 0  # with dry_run: what would go within this many days
+    batch_size: int = 500
+
+
+@dataclass
+class SweepResult:
+    """What a sweep did or would do; ids, rules and counts only."""
+
+    started_at: str = ""
+    finished_at: str = ""
+    dry_run: bool = False
+    as_of: str = ""
+    expiry_changes: int = 0
+    resumed: int = 0
+    deleted: int = 0
+    deleted_by_rule: dict[str, int] = field(default_factory=dict)
+    bytes_freed: int = 0
+    blobs_deleted: int = 0
+    held_past_expiry: int = 0
+    held_past_expiry_item_ids: list[int] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    subjects_deleted: int = 0
+    would_delete_item_ids: list[int] = field(default_factory=list)
+    ledger_head: dict[str, Any] = field(default_factory=dict)
+    report_id: int | None = None
+    # People whose items this run deleted (not reported: only used to sweep them).
+    touched_subjects: set[int] = field(default_factory=set, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report: everything but internal bookkeeping."""
+        return {k: v for k, v in asdict(self).items() if k != "touched_subjects"}
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed."""
+        return not self.failures
+
+
+SessionFactory = Callable[[], Session]
+
+
+@contextmanager
+def _tx(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def _expired_ids(session: Session, *, until: datetime, after_id: int, limit: int) -> list[int]:
+    query = (
+        select(Item.id)
+        .where(
+            Item.state == ItemState.LIVE.value,
+            col(Item.expires_at).is_not(None),
+            col(Item.expires_at) <= until,
+            col(Item.id) > after_id,
+        )
+        .order_by(col(Item.id))
+        .limit(limit)
+    )
+    return [i for i in session.exec(query) if i is not None]
+
+
+def _delete_batch(
+    engine: Engine, blobs: BlobStore, ids: list[int], result: SweepResult, now: datetime
+) -> None:
+    """Steps 3-5 for items already marked `deleting`."""
+    with Session(engine, expire_on_commit=False) as session:
+        items = list(session.exec(select(Item).where(col(Item.id).in_(ids))))
+        keys = {item.blob_key for item in items}
+        still_used = set(
+            session.exec(
+                select(Item.blob_key).where(col(Item.blob_key).in_(keys), col(Item.id).not_in(ids))
+            )
+        )
+    to_delete = sorted(keys - still_used)
+    outcome = blobs.delete(to_delete)
+    left = blobs.remaining(outcome.deleted)
+    failed_keys = {**outcome.failed, **dict.fromkeys(left, "still present after delete")}
+    done = [item for item in items if item.blob_key not in failed_keys]
+    for item in items:
+        if item.blob_key in failed_keys:
+            result.failures.append(
+                {"item_id": item.id, "reason": f"blob delete: {failed_keys[item.blob_key]}"}
+            )
+    if not done:
+        return
+    done_ids = [item.id for item in done if item.id is not None]
+    with _tx(engine) as session:
+        result.touched_subjects |= set(
+            session.exec(
+                select(ItemSubject.subject_id).where(col(ItemSubject.item_id).in_(done_ids))
+            )
+        )
+        session.execute(delete(ItemText).where(col(ItemText.item_id).in_(done_ids)))
+        session.execute(delete(ItemSubject).where(col(ItemSubject.item_id).in_(done_ids)))
+        session.execute(delete(Hold).where(col(Hold.item_id).in_(done_ids)))
+        session.execute(
+            update(Item).where(col(Item.parent_id).in_(done_ids)).values(parent_id=None)
+        )
+        session.execute(delete(Item).where(col(Item.id).in_(done_ids)))
+        for item in done:
+            shared = item.blob_key in still_used
+            ledger.append(
+                session,
+                at=now,
+                action="item-deleted",
+                item_id=item.id,
+                item_kind=item.kind,
+                sha256=item.sha256,
+                size=item.size,
+                rule_id=item.rule_id,
+                policy_version=item.policy_version,
+                detail={
+                    "verified": ["text-removed", "links-removed", "row-removed"]
+                    + (["blob-kept-for-another-item"] if shared else ["blob-absent"]),
+                    "expired_at": item.expires_at.isoformat() if item.expires_at else None,
+                },
+            )
+    result.deleted += len(done)
+    result.blobs_deleted += len([k for k in to_delete if k not in failed_keys])
+    result.bytes_freed += sum(item.size for item in done if item.blob_key not in still_used)
+    for item in done:
+        result.deleted_by_rule[item.rule_id] = result.deleted_by_rule.get(item.rule_id, 0) + 1
+
+
+def _resume(
+    engine: Engine, blobs: BlobStore, result: SweepResult, now: datetime, size: int
+) -> None:
+    """Finish items a crashed sweep left `deleting`; give back ones a new hold covers."""
+    last = 0
+    while True:
+        with _tx(engine) as session:
+            ids = [
+                i
+                for i in session.exec(
+                    select(Item.id)
+                    .where(Item.state == ItemState.DELETING.value, col(Item.id) > last)
+                    .order_by(col(Item.id))
+                    .limit(size)
+                )
+                if i is not None
+            ]
+            if not ids:
+                return
+            last = ids[-1]
+            given_back: set[int] = set()
+            held = held_item_ids(session, ids)
+            if held:
+                # A hold placed after the mark: if the bytes are still whole, undo the mark.
+                rows = session.exec(select(Item).where(col(Item.id).in_(held)))
+                given_back = {r.id for r in rows if r.id is not None and blobs.exists(r.blob_key)}
+                session.execute(
+                    update(Item)
+                    .where(col(Item.id).in_(given_back))
+                    .values(state=ItemState.LIVE.value)
+                )
+        finish = [i for i in ids if i not in given_back]
+        result.resumed += len(finish)
+        if finish:
+            _delete_batch(engine, blobs, finish, result, now)
+
+
+def _registry_expired(
+    session: Session, policy: Policy, subject: Subject, today_dt: datetime, *, lost_last_item: bool
+) -> bool:
+    """Whether a person with no items left may go.
+
+    A prospect's entry goes with their last item (POLICY.md rule 3); one who
+    never had an item, 3 months after they were registered. A client's entry
+    lives like an agreement record (5 years after the end of the year the
+    contract ended).
+    """
+    assert subject.id is not None
+    facts = subject_facts(session, subject_ids=[subject.id])[subject.id]
+    if lost_last_item and facts.status is SubjectStatus.PROSPECT:
+        return True
+    probe = ItemFacts(
+        item_date=local_date(subject.created_at),
+        purpose="agreement",
+        legal_basis=LegalBasis.CONTRACT,
+    )
+    expiry = compute_expiry(policy, probe, [facts])
+    return expiry.expires_at is not None and expiry.expires_at <= today_dt
+
+
+def _sweep_subjects(
+    engine: Engine, policy: Policy, result: SweepResult, now: datetime, hash_key: bytes | None
+) -> None:
+    """Delete people with nothing left, no running agreement, no hold, no open request."""
+    with _tx(engine) as session:
+        with_items = select(ItemSubject.subject_id)
+        held = select(Hold.subject_id).where(
+            col(Hold.lifted_at).is_(None), col(Hold.subject_id).is_not(None)
+        )
+        open_requests = select(Request.subject_id).where(
+            Request.status == "open", col(Request.subject_id).is_not(None)
+        )
+        candidates = list(
+            session.exec(
+                select(Subject).where(
+                    col(Subject.id).not_in(with_items),
+                    col(Subject.id).not_in(held),
+                    col(Subject.id).not_in(open_requests),
+                )
+            )
+        )
+        for subject in candidates:
+            lost_last_item = subject.id in result.touched_subjects
+            if not _registry_expired(session, policy, subject, now, lost_last_item=lost_last_item):
+                continue
+            assert subject.id is not None
+            if subject.marketing_blocked_on is not None and hash_key:
+                for ident in session.exec(
+                    select(Identifier).where(
+                        Identifier.subject_id == subject.id,
+                        Identifier.kind == IdentifierKind.EMAIL.value,
+                    )
+                ):
+                    session.merge(MarketingBlock(address_hash=keyed_hash(hash_key, ident.value)))
+            engagements = [
+                e.id
+                for e in session.exec(select(Engagement).where(Engagement.client_id == subject.id))
+            ]
+            if engagements:
+                session.execute(
+                    delete(EngagementParty).where(
+                        col(EngagementParty.engagement_id).in_(engagements)
+                    )
+                )
+                session.execute(delete(Engagement).where(col(Engagement.id).in_(engagements)))
+            session.execute(delete(Identifier).where(col(Identifier.subject_id) == subject.id))
+            session.execute(
+                delete(EngagementParty).where(col(EngagementParty.subject_id) == subject.id)
+            )
+            session.execute(delete(Hold).where(col(Hold.subject_id) == subject.id))
+            session.execute(
+                update(Request).where(col(Request.subject_id) == subject.id).values(subject_id=None)
+            )
+            session.delete(subject)
+            session.flush()
+            ledger.append(
+                session,
+                at=now,
+                action="subject-deleted",
+                detail={
+                    "subject_id": subject.id,
+                    "engagements_deleted": len(engagements),
+                    "marketing_block_kept_as_hash": subject.marketing_blocked_on is not None,
+                },
+            )
+            result.subjects_deleted += 1
+
+
+def _held_past_expiry(session: Session, now: datetime) -> list[int]:
+    ids = _expired_ids(session, until=now, after_id=0, limit=100_000)
+    return sorted(held_item_ids(session, ids))
+
+
+def _preview(engine: Engine, policy: Policy, result: SweepResult, until: datetime) -> None:
+    """What a sweep would delete by `until`, judged on recomputed dates; writes nothing."""
+    with Session(engine) as session:
+        changes = recompute(session, policy)  # applied inside this session only...
+        result.expiry_changes = len(changes)
+        due = _expired_ids(session, until=until, after_id=0, limit=10_000_000)
+        held = held_item_ids(session, due)
+        facts = {
+            r.id: (r.rule_id, r.size)
+            for r in session.exec(select(Item).where(col(Item.id).in_(due)))
+        }
+        session.rollback()  # ...and rolled back: a dry run touches nothing
+    result.held_past_expiry_item_ids = sorted(held)
+    result.held_past_expiry = len(held)
+    result.would_delete_item_ids = [i for i in due if i not in held]
+    result.deleted_by_rule = dict(Counter(facts[i][0] for i in result.would_delete_item_ids))
+    result.bytes_freed = sum(facts[i][1] for i in result.would_delete_item_ids)
+
+
+def run_sweep(
+    engine: Engine,
+    blobs: BlobStore,
+    policy: Policy,
+    clock: Clock,
+    *,
+    options: SweepOptions = SweepOptions(),
+    hash_key: bytes | None = None,
+) -> SweepResult:
+    """Recompute every expiry, then delete what is due and unheld; see the module doc."""
+    now = clock.now()
+    until = now + timedelta(days=options.preview_days)
+    result = SweepResult(
+        started_at=now.isoformat(), dry_run=options.dry_run, as_of=until.isoformat()
+    )
+
+    if options.dry_run:
+        _preview(engine, policy, result, until)
+        result.finished_at = clock.now().isoformat()
+        return result
+
+    with _tx(engine) as session:
+        result.expiry_changes = len(recompute(session, policy))
+
+    _resume(engine, blobs, result, now, options.batch_size)
+
+    last = 0
+    while True:
+        with _tx(engine) as session:
+            ids = _expired_ids(session, until=now, after_id=last, limit=options.batch_size)
+            if not ids:
+                break
+            last = ids[-1]
+            frozen = held_item_ids(session, ids)
+            due = [i for i in ids if i not in frozen]
+            if due:
+                session.execute(
+                    update(Item)
+                    .where(col(Item.id).in_(due), col(Item.state) == ItemState.LIVE.value)
+                    .values(state=ItemState.DELETING.value)
+                )
+        if due:
+            _delete_batch(engine, blobs, due, result, now)
+
+    _sweep_subjects(engine, policy, result, now, hash_key)
+    scrub_after_delete(engine)
+
+    with _tx(engine) as session:
+        held_ids = _held_past_expiry(session, now)
+        result.held_past_expiry = len(held_ids)
+        result.held_past_expiry_item_ids = held_ids
+        head = ledger.head(session)
+        result.ledger_head = {"seq": head.seq, "entry_hash": head.entry_hash}
+        result.finished_at = clock.now().isoformat()
+        report = SweepReport(
+            started_at=now,
+            finished_at=clock.now(),
+            dry_run=False,
+            summary=json.dumps({k: v for k, v in result.as_dict().items() if k != "report_id"}),
+        )
+        session.add(report)
+        session.flush()
+        result.report_id = report.id
+    return result
+
+
+def last_recorded_head(session: Session) -> ledger.LedgerHead | None:
+    """The ledger head the newest sweep report saw (to catch a cut tail)."""
+    report = session.exec(
+        select(SweepReport)
+        .where(col(SweepReport.dry_run).is_(False))
+        .order_by(col(SweepReport.id).desc())
+        .limit(1)
+    ).first()
+    if report is None:
+        return None
+    head = json.loads(report.summary).get("ledger_head") or {}
+    if not head:
+        return None
+    return ledger.LedgerHead(int(head["seq"]), str(head["entry_hash"]))
+
+
+def count_live(session: Session) -> int:
+    """How many items are live."""
+    return int(session.exec(select(func.count()).select_from(Item)).one())
