@@ -21,7 +21,7 @@ from models.clock import Clock, FixedClock, SystemClock, local_date
 from models.errors import InvalidInput
 from models.policy import Policy, load_policy
 from storage.blobs import BlobStore
-from storage.engine import current_revision, make_engine
+from storage.engine import current_revision, make_engine, transaction
 from storage.local import LocalBlobStore
 
 __all__ = ["App", "parse_now"]
@@ -73,13 +73,8 @@ class App:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session on the initialised index; commits on success, rolls back on error."""
-        with Session(self.require_index(), expire_on_commit=False) as session:
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+        with transaction(self.require_index()) as session:
+            yield session
 
     @cached_property
     def policy(self) -> Policy:

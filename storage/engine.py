@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
+from sqlmodel import Session
 
 from models.errors import InvalidInput
 
-__all__ = ["current_revision", "make_engine", "migrate", "normalise_url", "scrub_after_delete"]
+__all__ = [
+    "current_revision",
+    "make_engine",
+    "migrate",
+    "normalise_url",
+    "scrub_after_delete",
+    "transaction",
+]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -47,6 +57,18 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql+psycopg://"):
         return create_engine(url, pool_pre_ping=True)
     raise InvalidInput("index.url: only sqlite:/// and postgresql:// URLs are supported")
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """A session that commits when the block succeeds and rolls back when it raises."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
 
 
 def scrub_after_delete(engine: Engine) -> None:

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,7 +48,7 @@ from models.tables import (
 )
 from storage import ledger
 from storage.blobs import BlobStore
-from storage.engine import scrub_after_delete
+from storage.engine import scrub_after_delete, transaction
 from storage.expiry import recompute
 from storage.holds import held_item_ids
 from storage.registry import subject_facts
@@ -103,17 +102,6 @@ class SweepResult:
 SessionFactory = Callable[[], Session]
 
 
-@contextmanager
-def _tx(engine: Engine) -> Iterator[Session]:
-    with Session(engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-
-
 def _expired_ids(session: Session, *, until: datetime, after_id: int, limit: int) -> list[int]:
     query = (
         select(Item.id)
@@ -154,7 +142,7 @@ def _delete_batch(
     if not done:
         return
     done_ids = [item.id for item in done if item.id is not None]
-    with _tx(engine) as session:
+    with transaction(engine) as session:
         result.touched_subjects |= set(
             session.exec(
                 select(ItemSubject.subject_id).where(col(ItemSubject.item_id).in_(done_ids))
@@ -198,7 +186,7 @@ def _resume(
     """Finish items a crashed sweep left `deleting`; give back ones a new hold covers."""
     last = 0
     while True:
-        with _tx(engine) as session:
+        with transaction(engine) as session:
             ids = [
                 i
                 for i in session.exec(
@@ -256,7 +244,7 @@ def _sweep_subjects(
     engine: Engine, policy: Policy, result: SweepResult, now: datetime, hash_key: bytes | None
 ) -> None:
     """Delete people with nothing left, no running agreement, no hold, no open request."""
-    with _tx(engine) as session:
+    with transaction(engine) as session:
         with_items = select(ItemSubject.subject_id)
         held = select(Hold.subject_id).where(
             col(Hold.lifted_at).is_(None), col(Hold.subject_id).is_not(None)
@@ -365,14 +353,14 @@ def run_sweep(
         result.finished_at = clock.now().isoformat()
         return result
 
-    with _tx(engine) as session:
+    with transaction(engine) as session:
         result.expiry_changes = len(recompute(session, policy))
 
     _resume(engine, blobs, result, now, options.batch_size)
 
     last = 0
     while True:
-        with _tx(engine) as session:
+        with transaction(engine) as session:
             ids = _expired_ids(session, until=now, after_id=last, limit=options.batch_size)
             if not ids:
                 break
@@ -391,7 +379,7 @@ def run_sweep(
     _sweep_subjects(engine, policy, result, now, hash_key)
     scrub_after_delete(engine)
 
-    with _tx(engine) as session:
+    with transaction(engine) as session:
         held_ids = _held_past_expiry(session, now)
         result.held_past_expiry = len(held_ids)
         result.held_past_expiry_item_ids = held_ids
