@@ -21,7 +21,9 @@ from gallra.errors import ConfigError
 
 __all__ = [
     "BlobSettings",
+    "ImapSourceSettings",
     "IndexSettings",
+    "MailSettings",
     "PolicySettings",
     "Settings",
     "default_home",
@@ -55,6 +57,60 @@ class BlobSettings(_Section):
     multipart_threshold_mb: int = 16
 
 
+class ImapSourceSettings(_Section):
+    """One IMAP mailbox to pull."""
+
+    name: str  # opaque label used in the index, reports and Prefect (never an address)
+    host: str
+    port: int = 993
+    security: Literal["tls", "starttls", "none"] = "tls"
+    user: str
+    password_env: str = ""  # name of the env var holding the password
+    password_file: Path | None = None
+    oauth2_token_env: str = ""  # XOAUTH2 instead of a password
+    folders: list[str] = []  # default: INBOX and the \Sent folder
+    ingest_delay_hours: int = 0
+    after_store: Literal["leave", "move", "delete"] = "leave"
+    move_to: str = ""
+    enforce_retention: bool = False  # the sweep also deletes the server copy
+
+    def secret(self) -> str:
+        """The password or OAuth2 token, from its env var or file."""
+        if self.oauth2_token_env:
+            value = os.environ.get(self.oauth2_token_env, "")
+            if not value:
+                raise ConfigError(
+                    f"mail source {self.name}: env var {self.oauth2_token_env} is empty"
+                )
+            return value
+        if self.password_file is not None:
+            try:
+                return self.password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"mail source {self.name}: password file: {exc.strerror}"
+                ) from None
+        if self.password_env:
+            value = os.environ.get(self.password_env, "")
+            if not value:
+                raise ConfigError(f"mail source {self.name}: env var {self.password_env} is empty")
+            return value
+        raise ConfigError(
+            f"mail source {self.name}: set password_env, password_file or oauth2_token_env"
+        )
+
+
+class MailSettings(_Section):
+    """How mail is pulled and tagged."""
+
+    own_addresses: list[str] = []  # the practice's addresses: never tagged as people
+    bulk_domains: list[str] = []
+    skip_bulk: bool = True
+    accounting_patterns: list[str] = ["faktura", "invoice", "kvitto", "receipt", "verifikat"]
+    batch_size: int = 100
+    sources: list[ImapSourceSettings] = []
+
+
 class PolicySettings(_Section):
     """Which retention policy file applies (the shipped default when unset)."""
 
@@ -74,6 +130,7 @@ class Settings(BaseSettings):
     index: IndexSettings = IndexSettings()
     blobs: BlobSettings = BlobSettings()
     policy: PolicySettings = PolicySettings()
+    mail: MailSettings = MailSettings()
 
     @classmethod
     def settings_customise_sources(

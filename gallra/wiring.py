@@ -17,6 +17,8 @@ from sqlmodel import Session
 
 from gallra.errors import ConfigError
 from gallra.settings import Settings
+from ingest.mail import MailIngestor
+from ingest.tagging import TaggingRules
 from models.clock import Clock, FixedClock, SystemClock, local_date
 from models.errors import InvalidInput
 from models.policy import Policy, load_policy
@@ -98,6 +100,29 @@ class App:
             server_side_encryption=blobs.server_side_encryption,
             multipart_threshold=blobs.multipart_threshold_mb * 1024 * 1024,
         )
+
+    @cached_property
+    def tagging_rules(self) -> TaggingRules:
+        """How mail is tied to people, from the mail settings."""
+        mail = self.settings.mail
+        return TaggingRules.build(
+            own_addresses=mail.own_addresses,
+            bulk_domains=mail.bulk_domains,
+            skip_bulk=mail.skip_bulk,
+            accounting_patterns=mail.accounting_patterns,
+        )
+
+    def mail_ingestor(self, *, extra_own: tuple[str, ...] = ()) -> MailIngestor:
+        """The mail pipeline wired to this app's index, store, policy and clock."""
+        rules = self.tagging_rules
+        if extra_own:
+            rules = TaggingRules.build(
+                own_addresses=[*rules.own_addresses, *extra_own],
+                bulk_domains=rules.bulk_domains,
+                skip_bulk=rules.skip_bulk,
+                accounting_patterns=rules.accounting_patterns,
+            )
+        return MailIngestor(self.require_index(), self.blobs, self.policy, rules, self.clock)
 
     @cached_property
     def hash_key(self) -> bytes:

@@ -85,9 +85,11 @@ class ItemState(StrEnum):
 class ParseStatus(StrEnum):
     """Outcome of parsing an item's stored bytes."""
 
-    PENDING = "pending"
+    PENDING = "pending"  # bytes stored, not parsed yet (a crash here is finished next run)
     OK = "ok"
-    ERROR = "error"
+    WARNING = "warning"  # parsed, but some header or part was unreadable (listed by doctor)
+    ERROR = "error"  # the MIME structure could not be read; headers only
+    SKIPPED = "skipped"  # bulk mail: kept unassigned under the 3-month rule, nobody tagged
     QUARANTINED = "quarantined"
 
 

@@ -1,0 +1,115 @@
+"""`gallra ingest mail ...` and `gallra doctor`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlmodel import col, func, select
+
+from gallra.context import app_of
+from gallra.errors import ConfigError
+from gallra.output import emit
+from ingest.archives import batched, read_eml_dir, read_maildir, read_mbox
+from ingest.mail import IngestSummary, MailIngestor, RawMessage
+from models.enums import ParseStatus
+from models.tables import Item
+
+__all__ = ["doctor", "ingest_app"]
+
+ingest_app = typer.Typer(help="Pull data in.", no_args_is_help=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON summary.")]
+
+
+def run_archive(
+    ingestor: MailIngestor, messages: Iterable[RawMessage], *, batch_size: int, progress: bool
+) -> IngestSummary:
+    """Feed an archive through the pipeline in batches, pending leftovers first."""
+    total = ingestor.finish_pending()
+    done = 0
+    for batch in batched(messages, batch_size):
+        total.add(ingestor.ingest_batch(batch))
+        done += len(batch)
+        if progress:
+            sys.stderr.write(f"\r  {done} messages")
+            sys.stderr.flush()
+    if progress:
+        sys.stderr.write("\n")
+    return total
+
+
+def _one_source(
+    mbox: Path | None, maildir: Path | None, eml_dir: Path | None
+) -> Iterator[RawMessage]:
+    chosen = [p for p in (mbox, maildir, eml_dir) if p is not None]
+    if len(chosen) > 1:
+        raise ConfigError("ingest mail: give one of --mbox, --maildir, --eml-dir, --imap")
+    if mbox is not None:
+        return read_mbox(mbox)
+    if maildir is not None:
+        return read_maildir(maildir)
+    assert eml_dir is not None
+    return read_eml_dir(eml_dir)
+
+
+def summary_lines(summary: IngestSummary) -> list[str]:
+    """A person's view of an ingest summary."""
+    return [
+        f"{summary.new} new, {summary.duplicates} duplicates, {summary.skipped_bulk} bulk skipped, "
+        f"{summary.parse_errors} parse errors, {summary.parse_warnings} with warnings",
+        f"{summary.attachments} attachments, {summary.prospects_created} new prospects, "
+        f"{summary.previously_deleted} already deleted once (not restored)",
+    ]
+
+
+@ingest_app.command("mail")
+def ingest_mail(
+    ctx: typer.Context,
+    mbox: Annotated[Path | None, typer.Option(help="An mbox file.")] = None,
+    maildir: Annotated[Path | None, typer.Option(help="A Maildir (subfolders included).")] = None,
+    eml_dir: Annotated[Path | None, typer.Option(help="A folder of .eml files.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest mail from an archive: stored first, then indexed, tagged and dated."""
+    gallra = app_of(ctx)
+    if mbox is None and maildir is None and eml_dir is None:
+        raise ConfigError("ingest mail: give --mbox, --maildir or --eml-dir")
+    messages = _one_source(mbox, maildir, eml_dir)
+    summary = run_archive(
+        gallra.mail_ingestor(),
+        messages,
+        batch_size=gallra.settings.mail.batch_size,
+        progress=sys.stderr.isatty() and not as_json,
+    )
+    data = asdict(summary)
+    data.pop("item_ids")
+    emit(data, as_json=as_json, lines=summary_lines(summary))
+
+
+def doctor(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List what needs a person: parse errors, warnings, items still pending."""
+    gallra = app_of(ctx)
+    watched = [ParseStatus.ERROR, ParseStatus.WARNING, ParseStatus.PENDING, ParseStatus.QUARANTINED]
+    with gallra.session() as session:
+        counts = dict(
+            session.exec(
+                select(Item.parse_status, func.count()).group_by(col(Item.parse_status))
+            ).all()
+        )
+        flagged = list(
+            session.exec(
+                select(Item.id, Item.kind, Item.parse_status, Item.parse_error)
+                .where(col(Item.parse_status).in_([s.value for s in watched]))
+                .order_by(col(Item.id))
+            )
+        )
+    rows = [
+        {"item_id": i, "kind": k, "status": s, "reason": (r or "")[:300]} for i, k, s, r in flagged
+    ]
+    lines = [f"items by parse status: {dict(sorted(counts.items()))}"]
+    lines += [f"  item {r['item_id']} ({r['kind']}) {r['status']}: {r['reason']}" for r in rows]
+    emit({"counts": counts, "flagged": rows}, as_json=as_json, lines=lines)

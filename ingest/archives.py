@@ -1,0 +1,83 @@
+"""Mail archives as message streams: mbox, Maildir (with Maildir++ subfolders), .eml folders.
+
+Each yields one message at a time (a large archive never sits whole in
+memory); `batched` groups them for the pipeline.
+"""
+
+from __future__ import annotations
+
+import mailbox
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ingest.errors import ArchiveUnreadable
+from ingest.mail import RawMessage
+
+__all__ = ["batched", "read_eml_dir", "read_files", "read_maildir", "read_mbox"]
+
+EML_SUFFIXES = (".eml", ".msg")
+
+
+def read_mbox(path: Path) -> Iterator[RawMessage]:
+    """Every message of an mbox file, in order."""
+    if not path.is_file():
+        raise ArchiveUnreadable(f"--mbox {path}: not a readable file")
+    box = mailbox.mbox(path, create=False)
+    try:
+        for index, key in enumerate(box.iterkeys()):
+            yield RawMessage(box.get_bytes(key), f"mbox:{path.name}", f"{index}")
+    finally:
+        box.close()
+
+
+def _maildir_folders(
+    box: mailbox.Maildir, prefix: str = ""
+) -> Iterator[tuple[str, mailbox.Maildir]]:
+    yield prefix or "INBOX", box
+    for name in sorted(box.list_folders()):
+        yield from _maildir_folders(box.get_folder(name), f"{prefix}.{name}" if prefix else name)
+
+
+def read_maildir(path: Path) -> Iterator[RawMessage]:
+    """Every message of a Maildir and its subfolders (new and cur)."""
+    if not (path / "cur").is_dir() and not (path / "new").is_dir():
+        raise ArchiveUnreadable(f"--maildir {path}: no cur/ or new/ folder")
+    root = mailbox.Maildir(path, factory=None, create=False)
+    for folder, box in _maildir_folders(root):
+        for key in sorted(box.iterkeys()):
+            message = box.get_message(key)
+            delivered = datetime.fromtimestamp(message.get_date(), UTC)
+            yield RawMessage(box.get_bytes(key), f"maildir:{path.name}/{folder}", key, delivered)
+
+
+def read_eml_dir(path: Path) -> Iterator[RawMessage]:
+    """Every .eml/.msg file below `path`, one message per file."""
+    if not path.is_dir():
+        raise ArchiveUnreadable(f"--eml-dir {path}: not a folder")
+    for file in sorted(
+        p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in EML_SUFFIXES
+    ):
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise ArchiveUnreadable(f"--eml-dir: cannot read a file ({exc.strerror})") from None
+        yield RawMessage(data, f"eml:{path.name}", file.relative_to(path).as_posix())
+
+
+def read_files(paths: Iterable[Path], *, source: str) -> Iterator[RawMessage]:
+    """Named files, one message each (e.g. a corpus whose messages end in .txt)."""
+    for file in paths:
+        yield RawMessage(file.read_bytes(), source, file.name)
+
+
+def batched(messages: Iterable[RawMessage], size: int) -> Iterator[list[RawMessage]]:
+    """Groups of at most `size` messages."""
+    batch: list[RawMessage] = []
+    for message in messages:
+        batch.append(message)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

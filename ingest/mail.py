@@ -1,0 +1,322 @@
+"""The mail pipeline: store, then commit, then parse and tag. Exactly once.
+
+For a batch of raw messages:
+
+1. hash each; drop those already indexed (same sha256) and those the
+   ledger says were deleted (an erased message must not come back);
+2. store the raw bytes under a content-addressed key (``mail/ab/<sha256>``);
+3. commit the items (``pending``) with their source position, and the
+   caller's sync-state update, in one transaction;
+4. parse, tag, split attachments into their own items, stamp expiry; commit.
+
+A crash after 2 leaves a blob the re-run rewrites under the same key; after
+3, items `pending` that `finish_pending` parses. Reports carry counts only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from ingest.parse import ParsedMessage, parse_message
+from ingest.tagging import TaggingRules, bulk_reason, is_accounting, people_in
+from models.clock import Clock
+from models.enums import ItemKind, LegalBasis, ParseStatus, Role
+from models.errors import InvalidInput
+from models.policy import Policy
+from models.tables import Item, LedgerEntry
+from storage.blobs import BlobStore
+from storage.engine import transaction
+from storage.items import add_item, link_subjects, set_text, stamp_expiry
+from storage.registry import NewIdentifier, add_subject, find_subject_by_email
+
+__all__ = ["IngestSummary", "MailIngestor", "RawMessage"]
+
+_PROBLEMS_KEPT = 20
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """One message as fetched: bytes and where it came from."""
+
+    data: bytes
+    source: str  # e.g. "imap:practice/INBOX", "mbox:archive.mbox"; never an address
+    source_ref: str  # "uidvalidity:uid", a file name, an mbox index
+    internal_date: datetime | None = None
+
+
+@dataclass
+class IngestSummary:
+    """Counts of what an ingest run did (no personal data)."""
+
+    fetched: int = 0
+    new: int = 0
+    duplicates: int = 0
+    previously_deleted: int = 0
+    skipped_bulk: int = 0
+    parse_errors: int = 0
+    parse_warnings: int = 0
+    attachments: int = 0
+    prospects_created: int = 0
+    bytes_stored: int = 0
+    item_ids: list[int] = field(default_factory=list)
+
+    def add(self, other: IngestSummary) -> None:
+        """Accumulate another batch's counts."""
+        for name in self.__dataclass_fields__:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            setattr(self, name, mine + theirs)
+
+
+def mail_key(sha256: str) -> str:
+    """Content-addressed blob key of a raw message."""
+    return f"mail/{sha256[:2]}/{sha256}"
+
+
+def attachment_key(sha256: str) -> str:
+    """Content-addressed blob key of an attachment."""
+    return f"att/{sha256[:2]}/{sha256}"
+
+
+class MailIngestor:
+    """Ingests raw messages into the index and the blob store."""
+
+    def __init__(
+        self, engine: Engine, blobs: BlobStore, policy: Policy, rules: TaggingRules, clock: Clock
+    ) -> None:
+        self.engine = engine
+        self.blobs = blobs
+        self.policy = policy
+        self.rules = rules
+        self.clock = clock
+
+    def ingest_batch(
+        self,
+        messages: Sequence[RawMessage],
+        *,
+        in_commit: Callable[[Session], None] | None = None,
+    ) -> IngestSummary:
+        """Steps 1-4 for a batch; `in_commit` runs inside the commit of step 3."""
+        summary = IngestSummary(fetched=len(messages))
+        hashed: dict[str, RawMessage] = {}
+        for message in messages:
+            sha = hashlib.sha256(message.data).hexdigest()
+            if sha in hashed:
+                summary.duplicates += 1
+            else:
+                hashed[sha] = message
+        with Session(self.engine) as session:
+            known = set(
+                session.exec(
+                    select(Item.sha256).where(
+                        col(Item.sha256).in_(list(hashed)), Item.kind == ItemKind.EMAIL.value
+                    )
+                )
+            )
+            deleted = set(
+                session.exec(
+                    select(LedgerEntry.sha256).where(
+                        col(LedgerEntry.sha256).in_(list(hashed)),
+                        LedgerEntry.action == "item-deleted",
+                        LedgerEntry.item_kind == ItemKind.EMAIL.value,
+                    )
+                )
+            )
+        summary.duplicates += len(known)
+        summary.previously_deleted += len(deleted - known)
+        fresh = {sha: m for sha, m in hashed.items() if sha not in known and sha not in deleted}
+
+        stored = {}
+        for sha, message in fresh.items():
+            stored[sha] = self.blobs.put(
+                mail_key(sha), io.BytesIO(message.data), expected_sha256=sha
+            )
+            summary.bytes_stored += len(message.data)
+
+        now = self.clock.now()
+        new_ids: dict[str, int] = {}
+        with transaction(self.engine) as session:
+            for sha, message in fresh.items():
+                item = add_item(
+                    session,
+                    stored=stored[sha],
+                    kind=ItemKind.EMAIL,
+                    source=message.source,
+                    source_ref=message.source_ref,
+                    received_at=message.internal_date or now,
+                    purpose="agreement",
+                    legal_basis=LegalBasis.CONTRACT,
+                    mime_type="message/rfc822",
+                )
+                assert item.id is not None
+                new_ids[sha] = item.id
+            if in_commit is not None:
+                in_commit(session)
+        summary.new += len(new_ids)
+        summary.item_ids.extend(new_ids.values())
+
+        with transaction(self.engine) as session:
+            for sha, item_id in new_ids.items():
+                self._parse_safely(session, item_id, fresh[sha].data, summary)
+        return summary
+
+    def finish_pending(self) -> IngestSummary:
+        """Parse and tag items a crash left `pending` (bytes read back from the store)."""
+        summary = IngestSummary()
+        with Session(self.engine) as session:
+            pending = list(
+                session.exec(
+                    select(Item.id, Item.blob_key).where(
+                        Item.parse_status == ParseStatus.PENDING.value,
+                        Item.kind == ItemKind.EMAIL.value,
+                    )
+                )
+            )
+        for item_id, key in pending:
+            assert item_id is not None
+            with self.blobs.open(key) as stream:
+                data = stream.read()
+            with transaction(self.engine) as session:
+                self._parse_safely(session, item_id, data, summary)
+        return summary
+
+    def _parse_safely(
+        self, session: Session, item_id: int, data: bytes, summary: IngestSummary
+    ) -> None:
+        """Parse and tag one item in a savepoint; a failure flags that item, not the batch."""
+        try:
+            with session.begin_nested():
+                self._parse_and_tag(session, item_id, data, summary)
+        except Exception as exc:  # recorded on the item and counted, never swallowed
+            item = session.get(Item, item_id)
+            if item is None:
+                raise
+            item.parse_status = ParseStatus.ERROR.value
+            item.parse_error = f"tagging failed ({type(exc).__name__})"
+            session.add(item)
+            stamp_expiry(session, self.policy, item=item, subject_ids=[])
+            summary.parse_errors += 1
+
+    def _received_at(self, item: Item, parsed: ParsedMessage) -> datetime:
+        # The server's INTERNALDATE (set at insert) is trusted over a sender's Date header;
+        # archives have none, so a plausible Date header is used there.
+        if (
+            not item.source.startswith("imap:")
+            and parsed.date is not None
+            and datetime(1990, 1, 1, tzinfo=UTC) <= parsed.date <= self.clock.now()
+        ):
+            return parsed.date
+        return item.received_at
+
+    def _parse_and_tag(
+        self, session: Session, item_id: int, data: bytes, summary: IngestSummary
+    ) -> None:
+        item = session.get(Item, item_id)
+        if item is None or item.parse_status != ParseStatus.PENDING.value:
+            return  # another run finished it
+        parsed = parse_message(data)
+        item.received_at = self._received_at(item, parsed)
+        item.message_id = parsed.message_id or f"<sha256:{item.sha256}>"
+        item.title = parsed.subject
+        bulk = bulk_reason(parsed, self.rules)
+        links: list[tuple[int, str, str]] = []
+        provided = False
+        if bulk is None:
+            for role, address in people_in(parsed, self.rules):
+                try:
+                    identifier = NewIdentifier.email(address.address)
+                except InvalidInput:
+                    parsed.problems.append(f"header {role}: an address is not usable")
+                    continue
+                subject = find_subject_by_email(session, address=identifier.value)
+                reason = f"{role}: address matched"
+                if subject is None:
+                    name = address.name or address.address.partition("@")[0]
+                    subject = add_subject(
+                        session,
+                        display_name=name[:200],
+                        roles=[Role.PROSPECT],
+                        identifiers=[identifier],
+                    )
+                    summary.prospects_created += 1
+                    reason = f"{role}: unknown address, new prospect"
+                assert subject.id is not None
+                links.append((subject.id, role, reason))
+                provided = provided or role == "from"
+        if parsed.fatal:
+            item.parse_status = ParseStatus.ERROR.value
+            summary.parse_errors += 1
+        elif bulk is not None:
+            item.parse_status = ParseStatus.SKIPPED.value
+            summary.skipped_bulk += 1
+        elif parsed.problems:
+            item.parse_status = ParseStatus.WARNING.value
+            summary.parse_warnings += 1
+        else:
+            item.parse_status = ParseStatus.OK.value
+        item.parse_error = "; ".join(parsed.problems[:_PROBLEMS_KEPT])[:2000] or bulk
+        item.provided_by_subject = provided
+        session.add(item)
+        link_subjects(session, item_id=item_id, links=links)
+        subject_ids = [subject_id for subject_id, _, _ in links]
+        names = [a.name for _, a in parsed.participants() if a.name]
+        set_text(
+            session,
+            item_id=item_id,
+            body="\n".join(
+                [
+                    parsed.subject,
+                    " ".join(names),
+                    *(a.filename for a in parsed.attachments),
+                    parsed.text,
+                ]
+            ),
+        )
+        stamp_expiry(session, self.policy, item=item, subject_ids=subject_ids)
+        for attachment in parsed.attachments:
+            self._attachment(
+                session, item, attachment.filename, attachment.content_type, attachment.data, links
+            )
+            summary.attachments += 1
+
+    def _attachment(
+        self,
+        session: Session,
+        parent: Item,
+        filename: str,
+        content_type: str,
+        data: bytes,
+        links: list[tuple[int, str, str]],
+    ) -> None:
+        sha = hashlib.sha256(data).hexdigest()
+        stored = self.blobs.put(attachment_key(sha), io.BytesIO(data), expected_sha256=sha)
+        accounting = is_accounting(filename, self.rules)
+        item = add_item(
+            session,
+            stored=stored,
+            kind=ItemKind.ATTACHMENT,
+            source=parent.source,
+            source_ref=parent.source_ref,
+            received_at=parent.received_at,
+            purpose="accounting" if accounting else "agreement",
+            legal_basis=LegalBasis.LEGAL_OBLIGATION if accounting else LegalBasis.CONTRACT,
+            title=filename,
+            mime_type=content_type,
+            parent_id=parent.id,
+            provided_by_subject=parent.provided_by_subject,
+            parse_status=ParseStatus.OK,
+        )
+        assert item.id is not None
+        link_subjects(
+            session,
+            item_id=item.id,
+            links=[(sid, role, f"attachment of item {parent.id}") for sid, role, _ in links],
+        )
+        set_text(session, item_id=item.id, body=filename)
+        stamp_expiry(session, self.policy, item=item, subject_ids=[sid for sid, _, _ in links])

@@ -1,0 +1,302 @@
+"""Defensive MIME parsing: never trusts a header, never raises on a message.
+
+Parsing uses the lenient compat32 policy and decodes each header and each
+part on its own, so a broken header (``To: unlisted-recipients:;``), an
+unknown charset (``charset="yes"``) or a missing end boundary costs that
+header or part, recorded as a problem, not the message. Problems name the
+header or part, never its content.
+"""
+
+from __future__ import annotations
+
+import email
+import email.header
+import email.parser
+import email.utils
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import Message
+from html.parser import HTMLParser
+from typing import ClassVar
+
+__all__ = ["Attachment", "ParsedMessage", "html_to_text", "parse_message", "safe_filename"]
+
+_FALLBACK_CHARSETS = ("utf-8", "cp1252", "latin-1")
+_ADDR_SPEC = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+_MAX_NAME = 120
+
+
+@dataclass(frozen=True)
+class Address:
+    """A display name and a lower-cased address."""
+
+    name: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """An attachment's safe name, type and decoded bytes."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class ParsedMessage:
+    """What could be read from a message."""
+
+    message_id: str | None = None
+    date: datetime | None = None
+    subject: str = ""
+    senders: list[Address] = field(default_factory=list)  # From
+    to: list[Address] = field(default_factory=list)
+    cc: list[Address] = field(default_factory=list)
+    reply_to: list[Address] = field(default_factory=list)
+    list_id: str | None = None
+    precedence: str | None = None
+    auto_submitted: str | None = None
+    text: str = ""
+    attachments: list[Attachment] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    fatal: str | None = None  # set when the body could not be parsed at all
+
+    def participants(self) -> list[tuple[str, Address]]:
+        """(role, address) for every From, To, Cc and Reply-To address."""
+        return [
+            *(("from", a) for a in self.senders),
+            *(("to", a) for a in self.to),
+            *(("cc", a) for a in self.cc),
+            *(("reply-to", a) for a in self.reply_to),
+        ]
+
+
+def _decode_bytes(data: bytes, charset: str | None) -> tuple[str, bool]:
+    """Text of `data`; the flag is True when the declared charset had to be replaced."""
+    if charset:
+        try:
+            return data.decode(charset), False
+        except (LookupError, UnicodeDecodeError, ValueError):
+            pass
+    for candidate in _FALLBACK_CHARSETS:
+        try:
+            return data.decode(candidate), bool(charset)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1", errors="replace"), True  # unreachable: latin-1 decodes all
+
+
+def decode_header_value(raw: str) -> str:
+    """RFC 2047 encoded words decoded with charset fallbacks; folding removed."""
+    parts: list[str] = []
+    try:
+        chunks = email.header.decode_header(raw)
+    except (ValueError, LookupError, AssertionError):
+        chunks = [(raw, None)]
+    for value, charset in chunks:
+        if isinstance(value, bytes):
+            parts.append(_decode_bytes(value, charset)[0])
+        else:
+            parts.append(value)
+    text = "".join(parts) if len(chunks) > 1 else (parts[0] if parts else "")
+    return re.sub(r"\s*\r?\n\s*", " ", text).strip()
+
+
+def _raw_header(message: Message, name: str) -> list[str]:
+    values = message.get_all(name) or []
+    return [str(v) if not isinstance(v, str) else v for v in values]
+
+
+def _addresses(values: list[str], problems: list[str], header: str) -> list[Address]:
+    found: list[Address] = []
+    decoded = [decode_header_value(v) for v in values]
+    try:
+        pairs = email.utils.getaddresses(decoded)
+    except (ValueError, IndexError, TypeError, RecursionError):
+        # Python's address parser recurses per entry: a huge header overflows it.
+        problems.append(f"header {header}: unparseable address list; addresses scanned")
+        pairs = [("", match) for value in decoded for match in _ADDR_SPEC.findall(value)]
+    for name, address in pairs:
+        address = address.strip().strip("<>").lower()
+        if "@" in address and " " not in address:
+            found.append(Address(name.strip(), address))
+        elif address or name:
+            problems.append(f"header {header}: an entry is not an address")
+    return found
+
+
+class _TextExtractor(HTMLParser):
+    _SKIP: ClassVar[frozenset[str]] = frozenset({"script", "style", "head", "title"})
+    _BREAK: ClassVar[frozenset[str]] = frozenset(
+        {"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "blockquote"}
+    )
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self.skipping += 1
+        elif tag in self._BREAK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP and self.skipping:
+            self.skipping -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """Visible text of an HTML body (scripts and styles dropped), for search."""
+    extractor = _TextExtractor()
+    try:
+        extractor.feed(html)
+        extractor.close()
+    except (AssertionError, ValueError):
+        pass
+    text = "".join(extractor.parts)
+    return re.sub(r"[ \t\r\f\v]+", " ", re.sub(r"\n\s*\n+", "\n\n", text)).strip()
+
+
+def safe_filename(name: str | None, *, fallback: str = "attachment") -> str:
+    """A name that can never act as a path: no directories, NUL, controls; bounded length."""
+    if not name:
+        return fallback
+    name = unicodedata.normalize("NFC", decode_header_value(name))
+    name = re.split(r"[\\/]", name)[-1]
+    name = "".join(ch for ch in name if ch.isprintable() and ch not in '<>:"|?*')
+    name = name.strip().lstrip(".").strip()
+    if not name:
+        return fallback
+    if len(name) > _MAX_NAME:
+        stem, dot, ext = name.rpartition(".")
+        ext = ext[:16] if dot and len(ext) <= 16 else ""
+        name = (stem if dot else name)[: _MAX_NAME - len(ext) - 1] + ("." + ext if ext else "")
+    return name
+
+
+def _part_text(part: Message, problems: list[str], where: str) -> str | None:
+    try:
+        payload = part.get_payload(decode=True)
+    except (ValueError, AssertionError, TypeError):
+        problems.append(f"{where}: undecodable transfer encoding")
+        return None
+    if not isinstance(payload, bytes):
+        return None
+    charset = part.get_content_charset()
+    text, replaced = _decode_bytes(payload, charset)
+    if replaced:
+        problems.append(f"{where}: charset {charset!r} unknown or wrong; decoded with a fallback")
+    return text
+
+
+def _date(values: list[str], problems: list[str]) -> datetime | None:
+    if not values:
+        return None
+    try:
+        moment = email.utils.parsedate_to_datetime(decode_header_value(values[0]))
+    except (TypeError, ValueError, IndexError):
+        problems.append("header Date: unparseable")
+        return None
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_message(raw: bytes) -> ParsedMessage:
+    """Read what can be read from `raw`; never raises on malformed input.
+
+    A message the MIME parser cannot take at all (e.g. multiparts nested
+    past Python's recursion limit) is read for its headers only and marked
+    `fatal`, so it is still tagged and listed as a parse error.
+    """
+    try:
+        return _parse(email.message_from_bytes(raw))
+    except (RecursionError, LookupError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        headers = email.parser.BytesHeaderParser().parsebytes(raw)
+        parsed = _parse_headers(headers, ParsedMessage())
+        parsed.fatal = f"MIME structure unreadable ({type(exc).__name__})"
+        parsed.problems.append(f"message: {parsed.fatal}")
+        return parsed
+
+
+def _parse_headers(message: Message, parsed: ParsedMessage) -> ParsedMessage:
+    problems = parsed.problems
+
+    ids = _raw_header(message, "Message-ID")
+    if ids:
+        value = decode_header_value(ids[0]).strip()
+        parsed.message_id = value[:998] or None
+    parsed.date = _date(_raw_header(message, "Date"), problems)
+    subjects = _raw_header(message, "Subject")
+    parsed.subject = decode_header_value(subjects[0])[:998] if subjects else ""
+    parsed.senders = _addresses(_raw_header(message, "From"), problems, "From")
+    parsed.to = _addresses(_raw_header(message, "To"), problems, "To")
+    parsed.cc = _addresses(_raw_header(message, "Cc"), problems, "Cc")
+    parsed.reply_to = _addresses(_raw_header(message, "Reply-To"), problems, "Reply-To")
+    for attr, header in (
+        ("list_id", "List-Id"),
+        ("precedence", "Precedence"),
+        ("auto_submitted", "Auto-Submitted"),
+    ):
+        values = _raw_header(message, header)
+        if values:
+            setattr(parsed, attr, decode_header_value(values[0]).lower())
+    return parsed
+
+
+def _parse(message: Message) -> ParsedMessage:
+    parsed = ParsedMessage()
+    problems = parsed.problems
+    for defect in message.defects:
+        problems.append(f"message: {type(defect).__name__}")
+    _parse_headers(message, parsed)
+
+    plain: list[str] = []
+    html: list[str] = []
+    for index, part in enumerate(message.walk()):
+        if part.is_multipart():
+            continue
+        for defect in part.defects:
+            problems.append(f"part {index}: {type(defect).__name__}")
+        where = f"part {index}"
+        content_type = part.get_content_type()
+        disposition = (part.get("Content-Disposition") or "").lower()
+        try:
+            filename = part.get_filename()
+        except (ValueError, LookupError, TypeError):
+            filename = None
+            problems.append(f"{where}: unreadable filename")
+        is_body = (
+            content_type in ("text/plain", "text/html")
+            and not filename
+            and ("attachment" not in disposition)
+        )
+        if is_body:
+            text = _part_text(part, problems, where)
+            if text is not None:
+                (plain if content_type == "text/plain" else html).append(text)
+            continue
+        if content_type == "message/rfc822" and not filename:
+            continue  # walk() descends into the embedded message
+        try:
+            data = part.get_payload(decode=True)
+        except (ValueError, AssertionError, TypeError):
+            problems.append(f"{where}: undecodable attachment")
+            continue
+        if not isinstance(data, bytes) or not data:
+            continue
+        parsed.attachments.append(
+            Attachment(safe_filename(filename, fallback=f"part-{index}"), content_type, data)
+        )
+    body = "\n\n".join(plain) if plain else "\n\n".join(html_to_text(h) for h in html)
+    parsed.text = body.replace("\x00", "")
+    return parsed

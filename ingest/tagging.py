@@ -1,0 +1,71 @@
+"""Tagging decisions, as pure functions: bulk mail, whose address is whose, invoices."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ingest.parse import Address, ParsedMessage
+
+__all__ = ["TaggingRules", "bulk_reason", "is_accounting", "people_in"]
+
+
+@dataclass(frozen=True)
+class TaggingRules:
+    """What the practice configured."""
+
+    own_addresses: frozenset[str] = frozenset()
+    bulk_domains: frozenset[str] = frozenset()
+    skip_bulk: bool = True
+    accounting_patterns: tuple[str, ...] = ("faktura", "invoice", "kvitto", "receipt")
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        own_addresses: Iterable[str] = (),
+        bulk_domains: Iterable[str] = (),
+        skip_bulk: bool = True,
+        accounting_patterns: Iterable[str] = (),
+    ) -> TaggingRules:
+        """Normalised rules (lower-case addresses and domains)."""
+        return cls(
+            own_addresses=frozenset(a.strip().lower() for a in own_addresses),
+            bulk_domains=frozenset(d.strip().lower().lstrip("@") for d in bulk_domains),
+            skip_bulk=skip_bulk,
+            accounting_patterns=tuple(p.lower() for p in accounting_patterns),
+        )
+
+
+def bulk_reason(message: ParsedMessage, rules: TaggingRules) -> str | None:
+    """Why this is bulk mail (a rule name), or None."""
+    if not rules.skip_bulk:
+        return None
+    if message.list_id:
+        return "bulk:list-id"
+    if message.precedence in ("bulk", "list", "junk"):
+        return f"bulk:precedence-{message.precedence}"
+    if message.auto_submitted and message.auto_submitted != "no":
+        return "bulk:auto-submitted"
+    for sender in message.senders:
+        if sender.address.rpartition("@")[2] in rules.bulk_domains:
+            return "bulk:configured-domain"
+    return None
+
+
+def people_in(message: ParsedMessage, rules: TaggingRules) -> list[tuple[str, Address]]:
+    """(role, address) of everyone but the practice, first role per address kept."""
+    seen: set[str] = set()
+    people: list[tuple[str, Address]] = []
+    for role, address in message.participants():
+        if address.address in rules.own_addresses or address.address in seen:
+            continue
+        seen.add(address.address)
+        people.append((role, address))
+    return people
+
+
+def is_accounting(filename: str, rules: TaggingRules) -> bool:
+    """Whether an attachment name marks an accounting record (invoice, receipt)."""
+    name = filename.lower()
+    return any(pattern in name for pattern in rules.accounting_patterns)

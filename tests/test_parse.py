@@ -1,0 +1,80 @@
+"""Parsing never trusts a header: Swedish encoded words, broken charsets, hostile names."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.parse import html_to_text, parse_message, safe_filename
+
+SWEDISH = (
+    b"From: =?utf-8?q?=C3=85sa_=C3=96berg?= <asa.oberg@example.se>\r\n"
+    b"To: coach@example.org\r\n"
+    b"Subject: =?iso-8859-1?q?M=F6te_p=E5_m=E5ndag_=E4r_inst=E4llt?=\r\n"
+    b"Date: Mon, 02 Mar 2026 09:15:00 +0100\r\n"
+    b"Message-ID: <m1@example.se>\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b"Content-Type: multipart/mixed; boundary=XX\r\n\r\n"
+    b"--XX\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+    b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    b"Hej! Jag k=E4nner mig b=E4ttre.\r\n"
+    b"--XX\r\nContent-Type: application/pdf\r\n"
+    b"Content-Disposition: attachment; filename*=UTF-8''Faktura%20%C3%A5%C3%A4%C3%B6.pdf\r\n"
+    b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--XX--\r\n"
+)
+
+
+def test_swedish_headers_body_and_filename_survive() -> None:
+    parsed = parse_message(SWEDISH)
+    assert parsed.subject == "Möte på måndag är inställt"
+    assert parsed.senders[0].name == "Åsa Öberg"
+    assert parsed.senders[0].address == "asa.oberg@example.se"
+    assert "Jag känner mig bättre" in parsed.text
+    assert [a.filename for a in parsed.attachments] == ["Faktura åäö.pdf"]
+    assert parsed.attachments[0].data.startswith(b"%PDF")
+    assert parsed.problems == [] and parsed.fatal is None
+    assert parsed.date is not None and parsed.date.isoformat() == "2026-03-02T08:15:00+00:00"
+
+
+def test_unknown_charset_and_unlisted_recipients_cost_only_that_part() -> None:
+    raw = (
+        b"From: a@example.se\r\nTo: unlisted-recipients:; (no To-header on input)\r\n"
+        b'Subject: x\r\nContent-Type: text/plain; charset="yes"\r\n\r\nHall\xe5 d\xe4r\r\n'
+    )
+    parsed = parse_message(raw)
+    assert parsed.to == []
+    assert "Hallå där" in parsed.text
+    assert any("charset 'yes'" in p for p in parsed.problems)
+
+
+def test_no_date_and_no_message_id_are_left_empty_for_the_pipeline() -> None:
+    parsed = parse_message(b"From: a@example.se\r\n\r\nbody")
+    assert parsed.date is None and parsed.message_id is None
+
+
+def test_html_is_reduced_to_visible_text() -> None:
+    html = (
+        "<html><head><style>p{}</style><script>alert(1)</script></head>"
+        "<body><p>Hej <b>Åsa</b></p></body>"
+    )
+    assert html_to_text(html) == "Hej Åsa"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("/absolute/path.pdf", "path.pdf"),
+        ("C:\\Users\\x\\evil.exe", "evil.exe"),
+        ("nul\x00byte.txt", "nulbyte.txt"),
+        ("..", "attachment"),
+        ("", "attachment"),
+        ("=?utf-8?q?Kvitto_=C3=A5r_2025.pdf?=", "Kvitto år 2025.pdf"),
+    ],
+)
+def test_hostile_attachment_names_never_become_paths(name: str, expected: str) -> None:
+    assert safe_filename(name) == expected
+
+
+def test_very_long_names_are_cut_keeping_the_extension() -> None:
+    name = safe_filename("a" * 200 + ".pdf")
+    assert len(name) <= 120 and name.endswith(".pdf") and "/" not in name
