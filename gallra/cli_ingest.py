@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import unquote, urlsplit
 
 import typer
 from sqlmodel import col, func, select
@@ -14,8 +15,12 @@ from sqlmodel import col, func, select
 from gallra.context import app_of
 from gallra.errors import ConfigError
 from gallra.output import emit
+from gallra.settings import ImapSourceSettings
+from gallra.wiring import App
 from ingest.archives import batched, read_eml_dir, read_maildir, read_mbox
+from ingest.imap import ImapConfig, ImapMailbox
 from ingest.mail import IngestSummary, MailIngestor, RawMessage
+from ingest.mail_sync import SyncOptions, sync_mailbox
 from models.enums import ParseStatus
 from models.tables import Item
 
@@ -66,25 +71,105 @@ def summary_lines(summary: IngestSummary) -> list[str]:
     ]
 
 
+def adhoc_source(
+    url: str, *, password_env: str, folders: list[str], name: str
+) -> ImapSourceSettings:
+    """An IMAP source from `imap://USER@HOST:PORT` (plain, loopback tests) or `imaps://`."""
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("imap", "imaps") or not parsed.hostname or not parsed.username:
+        raise ConfigError("--imap: expected imap://USER@HOST[:PORT] or imaps://USER@HOST[:PORT]")
+    if not password_env:
+        raise ConfigError("--imap: give --password-env NAME (the password is never an argument)")
+    return ImapSourceSettings(
+        name=name,
+        host=parsed.hostname,
+        port=parsed.port or (993 if parsed.scheme == "imaps" else 143),
+        security="tls" if parsed.scheme == "imaps" else "none",
+        user=unquote(parsed.username),
+        password_env=password_env,
+        folders=folders,
+    )
+
+
+def sync_source(gallra: App, source: ImapSourceSettings) -> IngestSummary:
+    """Sync one configured IMAP source; counts summed over its folders."""
+    config = ImapConfig(
+        name=source.name,
+        host=source.host,
+        port=source.port,
+        user=source.user,
+        secret=source.secret(),
+        security=source.security,
+        oauth2=bool(source.oauth2_token_env),
+        folders=tuple(source.folders),
+    )
+    own = (source.user.lower(),) if "@" in source.user else ()
+    options = SyncOptions(
+        batch_size=gallra.settings.mail.batch_size,
+        ingest_delay_hours=source.ingest_delay_hours,
+        after_store=source.after_store,
+        move_to=source.move_to,
+    )
+    reports = sync_mailbox(
+        lambda: ImapMailbox(config),
+        gallra.mail_ingestor(extra_own=own),
+        options,
+        source_name=source.name,
+        now=gallra.clock.now(),
+    )
+    total = IngestSummary()
+    for report in reports:
+        total.add(report.summary)
+    return total
+
+
 @ingest_app.command("mail")
 def ingest_mail(
     ctx: typer.Context,
     mbox: Annotated[Path | None, typer.Option(help="An mbox file.")] = None,
     maildir: Annotated[Path | None, typer.Option(help="A Maildir (subfolders included).")] = None,
     eml_dir: Annotated[Path | None, typer.Option(help="A folder of .eml files.")] = None,
+    imap: Annotated[
+        str | None, typer.Option(help="imaps://USER@HOST[:PORT] (imap:// for plain loopback).")
+    ] = None,
+    password_env: Annotated[str, typer.Option(help="Env var holding the IMAP password.")] = "",
+    folder: Annotated[list[str] | None, typer.Option(help="IMAP folder (repeatable).")] = None,
+    source: Annotated[
+        list[str] | None, typer.Option(help="A configured source by name (default: all).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Ingest mail from an archive: stored first, then indexed, tagged and dated."""
+    """Ingest mail: an archive, an ad hoc IMAP mailbox, or the configured sources.
+
+    Raw bytes are stored first, then indexed, tagged and dated. With no option,
+    every source in gallra.toml [[mail.sources]] is synced.
+    """
     gallra = app_of(ctx)
-    if mbox is None and maildir is None and eml_dir is None:
-        raise ConfigError("ingest mail: give --mbox, --maildir or --eml-dir")
-    messages = _one_source(mbox, maildir, eml_dir)
-    summary = run_archive(
-        gallra.mail_ingestor(),
-        messages,
-        batch_size=gallra.settings.mail.batch_size,
-        progress=sys.stderr.isatty() and not as_json,
-    )
+    if mbox is not None or maildir is not None or eml_dir is not None:
+        if imap is not None:
+            raise ConfigError("ingest mail: give one of --mbox, --maildir, --eml-dir, --imap")
+        summary = run_archive(
+            gallra.mail_ingestor(),
+            _one_source(mbox, maildir, eml_dir),
+            batch_size=gallra.settings.mail.batch_size,
+            progress=sys.stderr.isatty() and not as_json,
+        )
+    else:
+        if imap is not None:
+            sources = [
+                adhoc_source(imap, password_env=password_env, folders=folder or [], name="adhoc")
+            ]
+        else:
+            configured = gallra.settings.mail.sources
+            sources = [s for s in configured if not source or s.name in source]
+            if not sources:
+                raise ConfigError(
+                    "ingest mail: no mail source; give --mbox/--maildir/--eml-dir/--imap "
+                    "or configure [[mail.sources]] in gallra.toml"
+                )
+        summary = IngestSummary()
+        for chosen in sources:
+            summary.add(sync_source(gallra, chosen))
     data = asdict(summary)
     data.pop("item_ids")
     emit(data, as_json=as_json, lines=summary_lines(summary))

@@ -4,7 +4,8 @@ Tree::
 
     models.errors.GallraError
     +-- IngestError              a source could not be read
-        +-- MailboxUnavailable   the IMAP server refused or dropped us
+        +-- MailboxUnavailable   the IMAP server is unreachable or dropped us
+        |   +-- LoginRefused     the credentials were refused (never retried)
         +-- ArchiveUnreadable    an mbox/Maildir/.eml path is missing or unreadable
 
 A message that cannot be parsed is not an error: it is stored and flagged.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from models.errors import GallraError
 
-__all__ = ["ArchiveUnreadable", "IngestError", "MailboxUnavailable"]
+__all__ = ["ArchiveUnreadable", "IngestError", "LoginRefused", "MailboxUnavailable"]
 
 
 class IngestError(GallraError):
@@ -24,6 +25,10 @@ class IngestError(GallraError):
 
 class MailboxUnavailable(IngestError):
     """The IMAP server refused the login, the folder, or dropped the connection."""
+
+
+class LoginRefused(MailboxUnavailable):
+    """The server refused the credentials (not retried)."""
 
 
 class ArchiveUnreadable(IngestError):

@@ -1,0 +1,206 @@
+"""The IMAP mailbox: the only module that imports imapclient.
+
+Reads never set \\Seen (FETCH BODY.PEEK[]), always name explicit UID lists
+(imapclient drops responses for ids it did not ask for), and select folders
+read-only unless a write (move, delete) is asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Literal
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.imapclient import SENT
+
+from ingest.errors import LoginRefused, MailboxUnavailable
+
+__all__ = ["NETWORK_ERRORS", "FetchedMessage", "ImapConfig", "ImapMailbox"]
+
+# What a dropped connection or a restarted server raises.
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    socket.timeout,
+    IMAPClientError,
+    MailboxUnavailable,
+)
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    """How to reach one mailbox (the password or token is passed in, never stored here)."""
+
+    name: str
+    host: str
+    port: int
+    user: str
+    secret: str
+    security: Literal["tls", "starttls", "none"] = "tls"
+    oauth2: bool = False
+    folders: tuple[str, ...] = ()
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class FetchedMessage:
+    """A message's raw bytes and the server's receipt time."""
+
+    uid: int
+    data: bytes
+    internal_date: datetime | None
+
+
+def _aware(moment: Any) -> datetime | None:
+    if not isinstance(moment, datetime):
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+class ImapMailbox:
+    """A logged-in IMAP connection; use as a context manager."""
+
+    def __init__(self, config: ImapConfig) -> None:
+        self.config = config
+        self._client: IMAPClient | None = None
+        self._selected: tuple[str, bool] | None = None
+
+    def __enter__(self) -> ImapMailbox:
+        self.connect()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def connect(self) -> None:
+        """Connect and log in; MailboxUnavailable names the source, not the user."""
+        cfg = self.config
+        where = f"mail source {cfg.name}"
+        try:
+            client = IMAPClient(
+                cfg.host,
+                port=cfg.port,
+                ssl=cfg.security == "tls",
+                ssl_context=ssl.create_default_context(),
+                timeout=cfg.timeout,
+            )
+        except (OSError, IMAPClientError) as exc:
+            raise MailboxUnavailable(f"{where}: cannot connect ({type(exc).__name__})") from None
+        try:
+            if cfg.security == "starttls":
+                client.starttls(ssl.create_default_context())
+            client.normalise_times = False
+            if cfg.oauth2:
+                client.oauth2_login(cfg.user, cfg.secret)
+            else:
+                client.login(cfg.user, cfg.secret)
+        except LoginError:
+            self._shutdown(client)
+            raise LoginRefused(f"{where}: login refused") from None
+        except (OSError, IMAPClientError) as exc:
+            self._shutdown(client)
+            raise MailboxUnavailable(f"{where}: cannot connect ({type(exc).__name__})") from None
+        self._client = client
+        self._selected = None
+
+    @staticmethod
+    def _shutdown(client: IMAPClient) -> None:
+        with contextlib.suppress(OSError, IMAPClientError):
+            client.shutdown()
+
+    def close(self) -> None:
+        """Log out, ignoring a connection that is already gone."""
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.logout()
+            except (OSError, IMAPClientError):
+                self._shutdown(client)  # a dropped connection cannot log out
+
+    @property
+    def client(self) -> IMAPClient:
+        """The connected client."""
+        if self._client is None:
+            raise MailboxUnavailable(f"mail source {self.config.name}: not connected")
+        return self._client
+
+    def folders(self) -> list[str]:
+        """The configured folders, else INBOX and the folder marked \\Sent."""
+        if self.config.folders:
+            return list(self.config.folders)
+        found = ["INBOX"]
+        sent = self.client.find_special_folder(SENT)
+        if sent and sent not in found:
+            found.append(sent)
+        return found
+
+    def select(self, folder: str, *, write: bool = False) -> int:
+        """Select a folder; returns its UIDVALIDITY."""
+        response = self.client.select_folder(folder, readonly=not write)
+        self._selected = (folder, write)
+        return int(response[b"UIDVALIDITY"])
+
+    def uids_after(self, last_uid: int) -> list[int]:
+        """UIDs above `last_uid`, ascending (the '*' quirk filtered out)."""
+        uids = self.client.search(["UID", f"{last_uid + 1}:*"])
+        return sorted(int(uid) for uid in uids if int(uid) > last_uid)
+
+    def internal_dates(self, uids: Sequence[int]) -> dict[int, datetime | None]:
+        """The server's receipt time per UID."""
+        if not uids:
+            return {}
+        response = self.client.fetch(list(uids), ["INTERNALDATE"])
+        return {int(uid): _aware(data.get(b"INTERNALDATE")) for uid, data in response.items()}
+
+    def message_ids(self, uids: Sequence[int]) -> dict[int, str | None]:
+        """Each UID's Message-ID header (for reconciling after a UIDVALIDITY change)."""
+        if not uids:
+            return {}
+        response = self.client.fetch(list(uids), ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+        found: dict[int, str | None] = {}
+        for uid, data in response.items():
+            raw = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER")), b"")
+            text = raw.decode("latin-1") if isinstance(raw, bytes) else ""
+            value = text.partition(":")[2].strip()
+            found[int(uid)] = value or None
+        return found
+
+    def fetch(self, uids: Sequence[int]) -> list[FetchedMessage]:
+        """Whole messages without setting \\Seen, in UID order."""
+        if not uids:
+            return []
+        response = self.client.fetch(list(uids), ["BODY.PEEK[]", "INTERNALDATE"])
+        messages = []
+        for uid in sorted(response):
+            data = response[uid]
+            body = data.get(b"BODY[]")
+            if isinstance(body, bytes):
+                messages.append(FetchedMessage(int(uid), body, _aware(data.get(b"INTERNALDATE"))))
+        return messages
+
+    def move(self, folder: str, uids: Iterable[int], target: str) -> None:
+        """Move stored messages to another folder."""
+        self.select(folder, write=True)
+        self.client.move(list(uids), target)
+
+    def delete(self, folder: str, uids: Iterable[int]) -> None:
+        """Delete and expunge exactly these UIDs."""
+        wanted = list(uids)
+        if not wanted:
+            return
+        self.select(folder, write=True)
+        self.client.delete_messages(wanted)
+        self.client.expunge(wanted)
+
+    def find_by_message_id(self, folder: str, message_id: str) -> list[int]:
+        """UIDs in `folder` whose Message-ID header is `message_id`."""
+        self.select(folder)
+        return sorted(int(u) for u in self.client.search(["HEADER", "Message-ID", message_id]))

@@ -1,0 +1,149 @@
+"""A real Dovecot IMAP server on loopback, with its own config in a temp dir (no systemd).
+
+Installed by scripts/test (Debian package dovecot-imapd). Messages are put in
+with IMAP APPEND, as a mail client would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from imapclient import IMAPClient
+
+from tests.servers import free_port
+
+__all__ = ["Dovecot"]
+
+_CONFIG = """\
+base_dir = {tmp}/run
+state_dir = {tmp}/state
+log_path = {tmp}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{tmp}/mail/%u
+first_valid_uid = 5000
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {tmp}/users
+}}
+userdb {{
+  driver = passwd-file
+  args = username_format=%u {tmp}/users
+}}
+namespace inbox {{
+  inbox = yes
+  separator = /
+  mailbox Sent {{
+    special_use = \\Sent
+    auto = subscribe
+  }}
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+"""
+
+
+class Dovecot:
+    """One Dovecot instance: start, stop, restart, and a client to load mail."""
+
+    user = "coach"
+    password = "dovecot-test-password"
+
+    def __init__(self) -> None:
+        # Not pytest's tmp_path: its ancestors are 0700 and Dovecot's auth process
+        # (user dovecot) must traverse to the users file. Only test credentials live here.
+        root = Path(tempfile.mkdtemp(prefix="gallra-dovecot-"))
+        root.chmod(0o755)
+        self.root = root
+        self.port = free_port()
+        for sub in ("run", "state", "mail"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        (root / "dovecot.conf").write_text(_CONFIG.format(tmp=root, port=self.port))
+        users = root / "users"
+        users.write_text(
+            f"{self.user}:{{PLAIN}}{self.password}:5000:5000::{root}/mail/{self.user}\n"
+        )
+        os.chown(root / "mail", 5000, 5000)
+        shutil.chown(users, group="dovecot")
+        users.chmod(0o640)
+        self.pid: int | None = None
+
+    def start(self) -> None:
+        """Start and wait until the port answers."""
+        subprocess.run(["dovecot", "-c", str(self.root / "dovecot.conf")], check=True, timeout=30)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=2) as client:
+                    client.capabilities()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError((self.root / "dovecot.log").read_text()[-2000:]) from None
+                time.sleep(0.05)
+        self.pid = int((self.root / "run" / "master.pid").read_text())
+
+    def stop(self) -> None:
+        """Stop like a real restart: the master and every process serving a client."""
+        if self.pid is None:
+            return
+        children = subprocess.run(
+            ["pgrep", "-P", str(self.pid)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        for pid in [self.pid, *map(int, children)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 15)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        self.pid = None
+
+    def remove(self) -> None:
+        """Stop and delete the whole directory."""
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def client(self) -> IMAPClient:
+        """A logged-in client for loading test mail."""
+        client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=30)
+        client.login(self.user, self.password)
+        return client
+
+    def append(self, folder: str, messages: list[bytes]) -> None:
+        """APPEND messages to a folder (created if missing)."""
+        with self.client() as client:
+            if not client.folder_exists(folder):
+                client.create_folder(folder)
+            for message in messages:
+                client.append(folder, message)
+
+    def recreate(self, folder: str) -> None:
+        """Delete and recreate a folder, emptied: its UIDVALIDITY changes."""
+        with self.client() as client:
+            client.delete_folder(folder)
+            client.create_folder(folder)
+
+    def count(self, folder: str) -> int:
+        """Messages in a folder."""
+        with self.client() as client:
+            return int(client.select_folder(folder, readonly=True)[b"EXISTS"])
