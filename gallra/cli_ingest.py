@@ -18,7 +18,7 @@ from gallra.output import emit
 from gallra.settings import ImapSourceSettings
 from gallra.wiring import App
 from ingest.archives import batched, read_eml_dir, read_maildir, read_mbox
-from ingest.imap import ImapConfig, ImapMailbox
+from ingest.imap import ImapMailbox
 from ingest.mail import IngestSummary, MailIngestor, RawMessage
 from ingest.mail_sync import SyncOptions, sync_mailbox
 from models.enums import ParseStatus
@@ -93,16 +93,7 @@ def adhoc_source(
 
 def sync_source(gallra: App, source: ImapSourceSettings) -> IngestSummary:
     """Sync one configured IMAP source; counts summed over its folders."""
-    config = ImapConfig(
-        name=source.name,
-        host=source.host,
-        port=source.port,
-        user=source.user,
-        secret=source.secret(),
-        security=source.security,
-        oauth2=bool(source.oauth2_token_env),
-        folders=tuple(source.folders),
-    )
+    config = gallra.imap_config(source)
     own = (source.user.lower(),) if "@" in source.user else ()
     options = SyncOptions(
         batch_size=gallra.settings.mail.batch_size,

@@ -46,6 +46,7 @@ def sweep(
         gallra.clock,
         options=options,
         hash_key=gallra.hash_key,
+        erasers=gallra.source_erasers(),
     )
     verb = "would delete" if result.dry_run else "deleted"
     count = len(result.would_delete_item_ids) if result.dry_run else result.deleted

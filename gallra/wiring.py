@@ -5,6 +5,7 @@ Everything is built on first use, so a command that needs no index opens none.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,7 +17,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from gallra.errors import ConfigError
-from gallra.settings import Settings
+from gallra.settings import ImapSourceSettings, Settings
+from ingest.imap import ImapConfig, ImapMailbox
+from ingest.imap_eraser import ImapEraser
 from ingest.mail import MailIngestor
 from ingest.tagging import TaggingRules
 from models.clock import Clock, FixedClock, SystemClock, local_date
@@ -25,6 +28,7 @@ from models.policy import Policy, load_policy
 from storage.blobs import BlobStore
 from storage.engine import current_revision, make_engine, transaction
 from storage.local import LocalBlobStore
+from storage.sweep import SourceEraser
 
 __all__ = ["App", "parse_now"]
 
@@ -123,6 +127,29 @@ class App:
                 accounting_patterns=rules.accounting_patterns,
             )
         return MailIngestor(self.require_index(), self.blobs, self.policy, rules, self.clock)
+
+    def imap_config(self, source: ImapSourceSettings) -> ImapConfig:
+        """How to reach a configured IMAP source (its secret read now)."""
+        return ImapConfig(
+            name=source.name,
+            host=source.host,
+            port=source.port,
+            user=source.user,
+            secret=source.secret(),
+            security=source.security,
+            oauth2=bool(source.oauth2_token_env),
+            folders=tuple(source.folders),
+        )
+
+    def source_erasers(self) -> dict[str, SourceEraser]:
+        """Erasers for the sources configured to enforce retention on the server."""
+        erasers: dict[str, SourceEraser] = {}
+        for source in self.settings.mail.sources:
+            if source.enforce_retention:
+                erasers[f"imap:{source.name}"] = ImapEraser(
+                    functools.partial(ImapMailbox, self.imap_config(source))
+                )
+        return erasers
 
     @cached_property
     def hash_key(self) -> bytes:

@@ -20,16 +20,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, delete, func, update
 from sqlmodel import Session, col, select
 
 from models.clock import Clock, local_date
-from models.enums import IdentifierKind, ItemState, LegalBasis, SubjectStatus
+from models.enums import IdentifierKind, ItemKind, ItemState, LegalBasis, SubjectStatus
 from models.personnummer import keyed_hash
 from models.policy import Policy
 from models.retention import ItemFacts, compute_expiry
@@ -53,7 +53,7 @@ from storage.expiry import recompute
 from storage.holds import held_item_ids
 from storage.registry import subject_facts
 
-__all__ = ["SweepOptions", "SweepResult", "run_sweep"]
+__all__ = ["SourceCopy", "SourceEraser", "SweepOptions", "SweepResult", "run_sweep"]
 
 
 @dataclass(frozen=True)
@@ -99,9 +99,6 @@ class SweepResult:
         return not self.failures
 
 
-SessionFactory = Callable[[], Session]
-
-
 def _expired_ids(session: Session, *, until: datetime, after_id: int, limit: int) -> list[int]:
     query = (
         select(Item.id)
@@ -117,12 +114,67 @@ def _expired_ids(session: Session, *, until: datetime, after_id: int, limit: int
     return [i for i in session.exec(query) if i is not None]
 
 
+@dataclass(frozen=True)
+class SourceCopy:
+    """Where the original of an item still lives at its source (no content)."""
+
+    item_id: int
+    source: str
+    source_ref: str
+    message_id: str | None
+    sha256: str
+
+
+class SourceEraser(Protocol):
+    """Deletes the originals at a source (e.g. the IMAP server) and verifies they are gone."""
+
+    def erase(self, copies: Sequence[SourceCopy]) -> dict[int, str]:
+        """Delete each copy; return item id -> reason for every copy still present."""
+        ...
+
+
+Erasers = Mapping[str, SourceEraser]  # source prefix ("imap:practice") -> eraser
+
+
+def _erase_at_sources(items: list[Item], erasers: Erasers) -> tuple[set[int], dict[int, str]]:
+    """Delete source originals first; returns (erased item ids, failures)."""
+    erased: set[int] = set()
+    failed: dict[int, str] = {}
+    for prefix, eraser in erasers.items():
+        copies = [
+            SourceCopy(item.id, item.source, item.source_ref, item.message_id, item.sha256)
+            for item in items
+            if item.id is not None
+            and item.kind == ItemKind.EMAIL.value
+            and item.source.startswith(prefix + "/")
+        ]
+        if not copies:
+            continue
+        failures = eraser.erase(copies)
+        failed.update(failures)
+        erased |= {copy.item_id for copy in copies if copy.item_id not in failures}
+    return erased, failed
+
+
 def _delete_batch(
-    engine: Engine, blobs: BlobStore, ids: list[int], result: SweepResult, now: datetime
+    engine: Engine,
+    blobs: BlobStore,
+    ids: list[int],
+    result: SweepResult,
+    now: datetime,
+    erasers: Erasers,
 ) -> None:
-    """Steps 3-5 for items already marked `deleting`."""
+    """Steps 3-5 for items already marked `deleting` (source originals first)."""
     with Session(engine, expire_on_commit=False) as session:
         items = list(session.exec(select(Item).where(col(Item.id).in_(ids))))
+    erased_at_source, source_failed = _erase_at_sources(items, erasers)
+    for item_id, reason in sorted(source_failed.items()):
+        result.failures.append({"item_id": item_id, "reason": f"source copy: {reason}"})
+    items = [item for item in items if item.id not in source_failed]
+    ids = [item.id for item in items if item.id is not None]
+    if not items:
+        return
+    with Session(engine, expire_on_commit=False) as session:
         keys = {item.blob_key for item in items}
         still_used = set(
             session.exec(
@@ -169,7 +221,8 @@ def _delete_batch(
                 policy_version=item.policy_version,
                 detail={
                     "verified": ["text-removed", "links-removed", "row-removed"]
-                    + (["blob-kept-for-another-item"] if shared else ["blob-absent"]),
+                    + (["blob-kept-for-another-item"] if shared else ["blob-absent"])
+                    + (["source-copy-absent"] if item.id in erased_at_source else []),
                     "expired_at": item.expires_at.isoformat() if item.expires_at else None,
                 },
             )
@@ -181,7 +234,12 @@ def _delete_batch(
 
 
 def _resume(
-    engine: Engine, blobs: BlobStore, result: SweepResult, now: datetime, size: int
+    engine: Engine,
+    blobs: BlobStore,
+    result: SweepResult,
+    now: datetime,
+    size: int,
+    erasers: Erasers,
 ) -> None:
     """Finish items a crashed sweep left `deleting`; give back ones a new hold covers."""
     last = 0
@@ -214,7 +272,7 @@ def _resume(
         finish = [i for i in ids if i not in given_back]
         result.resumed += len(finish)
         if finish:
-            _delete_batch(engine, blobs, finish, result, now)
+            _delete_batch(engine, blobs, finish, result, now, erasers)
 
 
 def _registry_expired(
@@ -340,8 +398,10 @@ def run_sweep(
     *,
     options: SweepOptions = SweepOptions(),
     hash_key: bytes | None = None,
+    erasers: Erasers | None = None,
 ) -> SweepResult:
     """Recompute every expiry, then delete what is due and unheld; see the module doc."""
+    sources: Erasers = erasers or {}
     now = clock.now()
     until = now + timedelta(days=options.preview_days)
     result = SweepResult(
@@ -356,7 +416,7 @@ def run_sweep(
     with transaction(engine) as session:
         result.expiry_changes = len(recompute(session, policy))
 
-    _resume(engine, blobs, result, now, options.batch_size)
+    _resume(engine, blobs, result, now, options.batch_size, sources)
 
     last = 0
     while True:
@@ -374,7 +434,7 @@ def run_sweep(
                     .values(state=ItemState.DELETING.value)
                 )
         if due:
-            _delete_batch(engine, blobs, due, result, now)
+            _delete_batch(engine, blobs, due, result, now, sources)
 
     _sweep_subjects(engine, policy, result, now, hash_key)
     scrub_after_delete(engine)

@@ -251,3 +251,73 @@ def test_ingest_killed_at_random_points_ends_exact(imap_cli: Cli, dovecot: Dovec
     )
     assert final.returncode == 0, final.stderr
     assert _invariants(imap_cli.home) == 300  # no orphan blob, every message exactly once
+
+
+def test_sweep_deletes_the_server_copy_only_when_enforcing_and_only_exact_bytes(
+    imap_cli: Cli, dovecot: Dovecot
+) -> None:
+    """GIVEN a source that enforces retention WHEN its items expire THEN the sweep deletes
+    their server copies in every folder, verified, and never a different message that
+    merely reuses a Message-ID."""
+    originals = [message(n) for n in range(3)]
+    forged = originals[0].replace(
+        b"Det h\xc3\xa4r \xc3\xa4r meddelande 0", b"Annat inneh\xc3\xa5ll"
+    )
+    assert forged != originals[0]
+    dovecot.append("INBOX", [*originals, forged])
+    dovecot.append("Sent", [originals[1]])
+    (imap_cli.home / "gallra.toml").write_text(
+        "[[mail.sources]]\n"
+        f'name = "practice"\nhost = "127.0.0.1"\nport = {dovecot.port}\nsecurity = "none"\n'
+        f'user = "{dovecot.user}"\npassword_env = "{PW_ENV}"\nenforce_retention = true\n'
+    )
+    ingested = imap_cli("ingest", "mail", "--json")
+    assert ingested.code == 0, ingested.err
+    assert ingested.json()["new"] == 4
+    items = email_items(imap_cli.home)
+    forged_item = next(i for i in items if i.sha256 == hashlib.sha256(forged).hexdigest())
+    held = imap_cli("hold", "add", "--item", str(forged_item.id), "--reason", "granskas")
+    assert held.code == 0, held.err
+    swept = imap_cli("sweep", "--json", now="2027-03-15")
+    assert swept.code == 0, swept.err
+    assert swept.json()["deleted"] == 3 and swept.json()["failures"] == []
+    assert dovecot.count("INBOX") == 1 and dovecot.count("Sent") == 0
+    with dovecot.client() as client:
+        client.select_folder("INBOX", readonly=True)
+        [(_, data)] = client.fetch(client.search(["ALL"]), ["BODY.PEEK[]"]).items()
+        assert data[b"BODY[]"] == forged
+    engine = make_engine(get_settings(imap_cli.home).index_url)
+    with Session(engine) as s:
+        from models.tables import LedgerEntry
+
+        details = [
+            e.detail
+            for e in s.exec(select(LedgerEntry).where(LedgerEntry.action == "item-deleted"))
+        ]
+        assert len(details) == 3 and all("source-copy-absent" in d for d in details)
+    engine.dispose()
+
+
+def test_sweep_with_the_server_down_keeps_items_and_retries(
+    imap_cli: Cli, dovecot: Dovecot
+) -> None:
+    dovecot.append("INBOX", [message(n) for n in range(2)])
+    (imap_cli.home / "gallra.toml").write_text(
+        "[[mail.sources]]\n"
+        f'name = "practice"\nhost = "127.0.0.1"\nport = {dovecot.port}\nsecurity = "none"\n'
+        f'user = "{dovecot.user}"\npassword_env = "{PW_ENV}"\nenforce_retention = true\n'
+        'folders = ["INBOX"]\n'
+    )
+    assert imap_cli("ingest", "mail").code == 0
+    dovecot.stop()
+    down = imap_cli("sweep", "--json", now="2027-03-15")
+    assert down.code == 1
+    assert down.json()["deleted"] == 0
+    assert {f["reason"] for f in down.json()["failures"]} == {
+        "source copy: server unavailable (MailboxUnavailable)"
+    }
+    assert len(email_items(imap_cli.home)) == 2
+    dovecot.start()
+    up = imap_cli("sweep", "--json", now="2027-03-16")
+    assert up.code == 0 and up.json()["resumed"] == 2 and up.json()["deleted"] == 2
+    assert dovecot.count("INBOX") == 0
