@@ -7,14 +7,18 @@ from typing import Annotated, Any
 import typer
 from sqlmodel import col, select
 
+from gallra.cli_ingest import run_archive
 from gallra.context import app_of
-from gallra.demo_data import load_demo_facts
+from gallra.demo_data import DemoLoad, demo_dir, load_demo_facts
 from gallra.output import emit, iso
+from ingest.archives import read_eml_dir
 from models.tables import Subject
 from storage.engine import migrate
 from storage.expiry import kept_until, subject_retention
 
 __all__ = ["demo"]
+
+DEMO_COACH = "coach@example.org"  # the demo practice's own address
 
 
 def demo(
@@ -24,8 +28,19 @@ def demo(
     """Load the demo practice (invented people) and print how long each person's data is kept."""
     gallra = app_of(ctx)
     migrate(gallra.engine)
-    with gallra.session() as session:
-        loaded = load_demo_facts(session, hash_key=gallra.hash_key, today=gallra.today)
+    # Load the demo people once per home: a person the sweep deleted must stay deleted.
+    marker = gallra.settings.home / ".demo-loaded"
+    loaded = DemoLoad(subjects_added=0, subjects_present=0)
+    if not marker.exists():
+        with gallra.session() as session:
+            loaded = load_demo_facts(session, hash_key=gallra.hash_key, today=gallra.today)
+        marker.write_text("demo facts loaded; delete this file to load them again\n")
+    mail = run_archive(
+        gallra.mail_ingestor(extra_own=(DEMO_COACH,)),
+        read_eml_dir(demo_dir() / "mail"),
+        batch_size=gallra.settings.mail.batch_size,
+        progress=False,
+    )
     rows: list[dict[str, Any]] = []
     with gallra.session() as session:
         for subject in session.exec(select(Subject).order_by(col(Subject.id))):
@@ -43,7 +58,12 @@ def demo(
                     "deletable_from": iso(retention.deletable_from),
                 }
             )
-    lines = [f"demo: {loaded.subjects_added} people added, {loaded.subjects_present} already there"]
+    lines = [
+        f"demo: {loaded.subjects_added} people added, {loaded.subjects_present} already there; "
+        f"mail: {mail.new} new, {mail.duplicates} already in, "
+        f"{mail.previously_deleted} deleted before (not restored), {mail.skipped_bulk} bulk, "
+        f"{mail.attachments} attachments, {mail.prospects_created} new prospects"
+    ]
     for row in rows:
         kept = (
             f"kept until {row['kept_until']}" if row["kept_until"] else "kept while agreement runs"
@@ -52,4 +72,8 @@ def demo(
             f"  subject {row['id']:>3} {','.join(row['roles']):<16} {row['items']:>3} items  "
             f"{kept} (rule {row['rule']})"
         )
-    emit({"added": loaded.subjects_added, "subjects": rows}, as_json=as_json, lines=lines)
+    emit(
+        {"added": loaded.subjects_added, "mail_new": mail.new, "subjects": rows},
+        as_json=as_json,
+        lines=lines,
+    )
