@@ -35,12 +35,13 @@ def demo(
         with gallra.session() as session:
             loaded = load_demo_facts(session, hash_key=gallra.hash_key, today=gallra.today)
         marker.write_text("demo facts loaded; delete this file to load them again\n")
-    mail = run_archive(
-        gallra.mail_ingestor(extra_own=(DEMO_COACH,)),
-        read_eml_dir(demo_dir() / "mail"),
-        batch_size=gallra.settings.mail.batch_size,
-        progress=False,
-    )
+    with gallra.mail_ingestor(extra_own=(DEMO_COACH,)) as ingestor:
+        mail = run_archive(
+            ingestor,
+            read_eml_dir(demo_dir() / "mail"),
+            batch_size=gallra.settings.mail.batch_size,
+            progress=False,
+        )
     rows: list[dict[str, Any]] = []
     with gallra.session() as session:
         for subject in session.exec(select(Subject).order_by(col(Subject.id))):

@@ -101,13 +101,14 @@ def sync_source(gallra: App, source: ImapSourceSettings) -> IngestSummary:
         after_store=source.after_store,
         move_to=source.move_to,
     )
-    reports = sync_mailbox(
-        lambda: ImapMailbox(config),
-        gallra.mail_ingestor(extra_own=own),
-        options,
-        source_name=source.name,
-        now=gallra.clock.now(),
-    )
+    with gallra.mail_ingestor(extra_own=own) as ingestor:
+        reports = sync_mailbox(
+            lambda: ImapMailbox(config),
+            ingestor,
+            options,
+            source_name=source.name,
+            now=gallra.clock.now(),
+        )
     total = IngestSummary()
     for report in reports:
         total.add(report.summary)
@@ -139,12 +140,13 @@ def ingest_mail(
     if mbox is not None or maildir is not None or eml_dir is not None:
         if imap is not None:
             raise ConfigError("ingest mail: give one of --mbox, --maildir, --eml-dir, --imap")
-        summary = run_archive(
-            gallra.mail_ingestor(),
-            _one_source(mbox, maildir, eml_dir),
-            batch_size=gallra.settings.mail.batch_size,
-            progress=sys.stderr.isatty() and not as_json,
-        )
+        with gallra.mail_ingestor() as ingestor:
+            summary = run_archive(
+                ingestor,
+                _one_source(mbox, maildir, eml_dir),
+                batch_size=gallra.settings.mail.batch_size,
+                progress=sys.stderr.isatty() and not as_json,
+            )
     else:
         if imap is not None:
             sources = [

@@ -64,6 +64,7 @@ class ImapSourceSettings(_Section):
     host: str
     port: int = 993
     security: Literal["tls", "starttls", "none"] = "tls"
+    ca_file: Path | None = None  # trust this CA (a practice's own server); default: system CAs
     user: str
     password_env: str = ""  # name of the env var holding the password
     password_file: Path | None = None
@@ -108,6 +109,7 @@ class MailSettings(_Section):
     skip_bulk: bool = True
     accounting_patterns: list[str] = ["faktura", "invoice", "kvitto", "receipt", "verifikat"]
     batch_size: int = 100
+    parse_workers: int | None = None  # processes parsing MIME; default: one per CPU; 0: inline
     sources: list[ImapSourceSettings] = []
 
 

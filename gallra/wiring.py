@@ -6,6 +6,7 @@ Everything is built on first use, so a command that needs no index opens none.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -126,7 +127,15 @@ class App:
                 skip_bulk=rules.skip_bulk,
                 accounting_patterns=rules.accounting_patterns,
             )
-        return MailIngestor(self.require_index(), self.blobs, self.policy, rules, self.clock)
+        workers = self.settings.mail.parse_workers
+        return MailIngestor(
+            self.require_index(),
+            self.blobs,
+            self.policy,
+            rules,
+            self.clock,
+            parse_workers=os.cpu_count() or 1 if workers is None else workers,
+        )
 
     def imap_config(self, source: ImapSourceSettings) -> ImapConfig:
         """How to reach a configured IMAP source (its secret read now)."""
@@ -139,6 +148,7 @@ class App:
             security=source.security,
             oauth2=bool(source.oauth2_token_env),
             folders=tuple(source.folders),
+            ca_file=str(source.ca_file) if source.ca_file else None,
         )
 
     def source_erasers(self) -> dict[str, SourceEraser]:

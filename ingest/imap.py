@@ -20,7 +20,9 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 from imapclient.imapclient import SENT
 
-from ingest.errors import LoginRefused, MailboxUnavailable
+from ingest.errors import CertificateRefused, LoginRefused, MailboxUnavailable
+
+_CERT = "the TLS certificate did not verify (set ca_file for a private CA)"
 
 __all__ = ["NETWORK_ERRORS", "FetchedMessage", "ImapConfig", "ImapMailbox"]
 
@@ -46,6 +48,11 @@ class ImapConfig:
     oauth2: bool = False
     folders: tuple[str, ...] = ()
     timeout: float = 60.0
+    ca_file: str | None = None  # PEM of a CA to trust instead of the system's
+
+    def tls_context(self) -> ssl.SSLContext:
+        """Certificate and host name verified, always; only the trusted CAs can change."""
+        return ssl.create_default_context(cafile=self.ca_file)
 
 
 @dataclass(frozen=True)
@@ -89,19 +96,24 @@ class ImapMailbox:
                 cfg.host,
                 port=cfg.port,
                 ssl=cfg.security == "tls",
-                ssl_context=ssl.create_default_context(),
+                ssl_context=cfg.tls_context(),
                 timeout=cfg.timeout,
             )
+        except ssl.SSLCertVerificationError:
+            raise CertificateRefused(f"{where}: cannot connect: {_CERT}") from None
         except (OSError, IMAPClientError) as exc:
             raise MailboxUnavailable(f"{where}: cannot connect ({type(exc).__name__})") from None
         try:
             if cfg.security == "starttls":
-                client.starttls(ssl.create_default_context())
+                client.starttls(cfg.tls_context())
             client.normalise_times = False
             if cfg.oauth2:
                 client.oauth2_login(cfg.user, cfg.secret)
             else:
                 client.login(cfg.user, cfg.secret)
+        except ssl.SSLCertVerificationError:
+            self._shutdown(client)
+            raise CertificateRefused(f"{where}: cannot connect: {_CERT}") from None
         except LoginError:
             self._shutdown(client)
             raise LoginRefused(f"{where}: login refused") from None

@@ -18,13 +18,16 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing import get_context
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 from sqlmodel import Session, col, select
 
-from ingest.parse import ParsedMessage, parse_message
+from ingest.mail_batch import Parsed, attachment_key, store_all, tag_batch
+from ingest.parse import ParsedMessage, parse_many, parse_message
 from ingest.tagging import TaggingRules, bulk_reason, is_accounting, people_in
 from models.clock import Clock
 from models.enums import ItemKind, LegalBasis, ParseStatus, Role
@@ -65,6 +68,7 @@ class IngestSummary:
     attachments: int = 0
     prospects_created: int = 0
     bytes_stored: int = 0
+    tagged_one_by_one: int = 0  # batches the bulk path could not take (see _tag)
     item_ids: list[int] = field(default_factory=list)
 
     def add(self, other: IngestSummary) -> None:
@@ -79,22 +83,58 @@ def mail_key(sha256: str) -> str:
     return f"mail/{sha256[:2]}/{sha256}"
 
 
-def attachment_key(sha256: str) -> str:
-    """Content-addressed blob key of an attachment."""
-    return f"att/{sha256[:2]}/{sha256}"
-
-
 class MailIngestor:
     """Ingests raw messages into the index and the blob store."""
 
     def __init__(
-        self, engine: Engine, blobs: BlobStore, policy: Policy, rules: TaggingRules, clock: Clock
+        self,
+        engine: Engine,
+        blobs: BlobStore,
+        policy: Policy,
+        rules: TaggingRules,
+        clock: Clock,
+        *,
+        parse_workers: int = 0,
     ) -> None:
         self.engine = engine
         self.blobs = blobs
         self.policy = policy
         self.rules = rules
         self.clock = clock
+        self._workers = parse_workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> MailIngestor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the parse workers, if any."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def _parse_later(self, datas: list[bytes]) -> Callable[[], list[ParsedMessage]]:
+        """Start parsing now (in worker processes when configured); the result when called."""
+        if self._workers <= 0 or len(datas) < 8:
+            return lambda: [parse_message(data) for data in datas]
+        if self._pool is None:
+            # spawn, not fork: this process has threads (IMAP prefetch, blob puts).
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("spawn"))
+        futures = [
+            self._pool.submit(parse_many, datas[i :: self._workers]) for i in range(self._workers)
+        ]
+
+        def collect() -> list[ParsedMessage]:
+            parts = [future.result() for future in futures]
+            merged: list[ParsedMessage] = [ParsedMessage()] * len(datas)
+            for offset, part in enumerate(parts):
+                merged[offset :: self._workers] = part
+            return merged
+
+        return collect
 
     def ingest_batch(
         self,
@@ -131,40 +171,89 @@ class MailIngestor:
         summary.duplicates += len(known)
         summary.previously_deleted += len(deleted - known)
         fresh = {sha: m for sha, m in hashed.items() if sha not in known and sha not in deleted}
+        parsed_later = self._parse_later([m.data for m in fresh.values()])
 
-        stored = {}
-        for sha, message in fresh.items():
-            stored[sha] = self.blobs.put(
-                mail_key(sha), io.BytesIO(message.data), expected_sha256=sha
-            )
-            summary.bytes_stored += len(message.data)
+        stored = store_all(self.blobs, {sha: m.data for sha, m in fresh.items()}, mail_key)
+        summary.bytes_stored += sum(len(m.data) for m in fresh.values())
 
         now = self.clock.now()
         new_ids: dict[str, int] = {}
         with transaction(self.engine) as session:
-            for sha, message in fresh.items():
-                item = add_item(
-                    session,
-                    stored=stored[sha],
-                    kind=ItemKind.EMAIL,
-                    source=message.source,
-                    source_ref=message.source_ref,
-                    received_at=message.internal_date or now,
-                    purpose="agreement",
-                    legal_basis=LegalBasis.CONTRACT,
-                    mime_type="message/rfc822",
+            if fresh:
+                rows = [
+                    {
+                        "kind": ItemKind.EMAIL.value,
+                        "source": m.source,
+                        "source_ref": m.source_ref,
+                        "received_at": m.internal_date or now,
+                        "size": stored[sha].size,
+                        "sha256": sha,
+                        "mime_type": "message/rfc822",
+                        "blob_key": stored[sha].key,
+                        "parse_status": ParseStatus.PENDING.value,
+                        "title": "",
+                        "purpose": "agreement",
+                        "legal_basis": LegalBasis.CONTRACT.value,
+                        "special_category": False,
+                        "provided_by_subject": False,
+                        "rule_id": "",
+                        "policy_version": "",
+                        "state": "live",
+                        "created_at": now,
+                    }
+                    for sha, m in fresh.items()
+                ]
+                ids = (
+                    session.execute(
+                        insert(Item).returning(col(Item.id), sort_by_parameter_order=True), rows
+                    )
+                    .scalars()
+                    .all()
                 )
-                assert item.id is not None
-                new_ids[sha] = item.id
+                new_ids = dict(zip(fresh, ids, strict=True))
             if in_commit is not None:
                 in_commit(session)
         summary.new += len(new_ids)
         summary.item_ids.extend(new_ids.values())
-
-        with transaction(self.engine) as session:
-            for sha, item_id in new_ids.items():
-                self._parse_safely(session, item_id, fresh[sha].data, summary)
+        if new_ids:
+            parsed = dict(zip(fresh, parsed_later(), strict=True))
+            self._tag(
+                [
+                    Parsed(
+                        item_id,
+                        sha,
+                        fresh[sha].source,
+                        fresh[sha].source_ref,
+                        fresh[sha].internal_date or now,
+                        parsed[sha],
+                    )
+                    for sha, item_id in new_ids.items()
+                ],
+                {item_id: fresh[sha].data for sha, item_id in new_ids.items()},
+                summary,
+            )
         return summary
+
+    def _tag(self, entries: list[Parsed], data: dict[int, bytes], summary: IngestSummary) -> None:
+        """The bulk path; if it fails, the per-message path with a savepoint each."""
+        try:
+            with transaction(self.engine) as session:
+                counts = tag_batch(
+                    session,
+                    entries,
+                    blobs=self.blobs,
+                    policy=self.policy,
+                    rules=self.rules,
+                    now=self.clock.now(),
+                )
+        except Exception:
+            summary.tagged_one_by_one += 1
+            with transaction(self.engine) as session:
+                for entry in entries:
+                    self._parse_safely(session, entry.item_id, data[entry.item_id], summary)
+            return
+        for name, value in counts.items():
+            setattr(summary, name, getattr(summary, name) + value)
 
     def finish_pending(self) -> IngestSummary:
         """Parse and tag items a crash left `pending` (bytes read back from the store)."""

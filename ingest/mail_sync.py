@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlmodel import Session, col, select
 
-from ingest.errors import LoginRefused, MailboxUnavailable
-from ingest.imap import NETWORK_ERRORS, ImapMailbox
+from ingest.errors import MailboxUnavailable, Refused
+from ingest.imap import NETWORK_ERRORS, FetchedMessage, ImapMailbox
 from ingest.mail import IngestSummary, MailIngestor, RawMessage
 from models.tables import Item, SyncState
 from models.types import utcnow
@@ -105,28 +106,45 @@ def _sync_folder(
     if not uids and reconcile:
         with transaction(ingestor.engine) as session:
             _save_state(source_name, folder, uidvalidity, 0)(session)
-    for start in range(0, len(uids), options.batch_size):
-        batch = list(uids[start : start + options.batch_size])
-        wanted = batch
-        if reconcile:
-            wanted = _unknown_by_message_id(mailbox, ingestor, batch)
-        fetched = mailbox.fetch(wanted)
-        raws = [
-            RawMessage(m.data, f"{source_name}/{folder}", f"{uidvalidity}:{m.uid}", m.internal_date)
-            for m in fetched
-        ]
-        summary = ingestor.ingest_batch(
-            raws, in_commit=_save_state(source_name, folder, uidvalidity, batch[-1])
-        )
-        report.summary.add(summary)
-        if options.after_store != "leave" and fetched:
-            # Only after the batch's bytes were stored (sha256 checked) and committed.
-            stored_uids = [m.uid for m in fetched]
-            if options.after_store == "move":
-                mailbox.move(folder, stored_uids, options.move_to)
-            else:
-                mailbox.delete(folder, stored_uids)
-            mailbox.select(folder)
+    batches = [
+        list(uids[i : i + options.batch_size]) for i in range(0, len(uids), options.batch_size)
+    ]
+
+    def fetch(batch: list[int]) -> list[FetchedMessage]:
+        wanted = _unknown_by_message_id(mailbox, ingestor, batch) if reconcile else batch
+        return mailbox.fetch(wanted)
+
+    # One I/O thread owns the connection: it fetches batch k+1 while this thread stores,
+    # parses and indexes batch k. After-store actions need the connection, so with
+    # them the next fetch starts only once the action is done.
+    prefetch = options.after_store == "leave"
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as io:
+        pending = io.submit(fetch, batches[0]) if batches else None
+        for index, batch in enumerate(batches):
+            assert pending is not None
+            fetched = pending.result()
+            following = batches[index + 1] if index + 1 < len(batches) else None
+            pending = io.submit(fetch, following) if prefetch and following else None
+            raws = [
+                RawMessage(
+                    m.data, f"{source_name}/{folder}", f"{uidvalidity}:{m.uid}", m.internal_date
+                )
+                for m in fetched
+            ]
+            summary = ingestor.ingest_batch(
+                raws, in_commit=_save_state(source_name, folder, uidvalidity, batch[-1])
+            )
+            report.summary.add(summary)
+            if not prefetch:
+                if fetched:
+                    # Only after the batch's bytes were stored (sha256 checked) and committed.
+                    stored_uids = [m.uid for m in fetched]
+                    if options.after_store == "move":
+                        mailbox.move(folder, stored_uids, options.move_to)
+                    else:
+                        mailbox.delete(folder, stored_uids)
+                    mailbox.select(folder)
+                pending = io.submit(fetch, following) if following else None
 
 
 def _unknown_by_message_id(
@@ -169,7 +187,7 @@ def sync_mailbox(
                 _sync_folder(mailbox, ingestor, report, options, now)
                 done.add(folder)
             break
-        except LoginRefused:
+        except Refused:
             raise
         except NETWORK_ERRORS as exc:
             attempt += 1

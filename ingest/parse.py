@@ -21,7 +21,14 @@ from email.message import Message
 from html.parser import HTMLParser
 from typing import ClassVar
 
-__all__ = ["Attachment", "ParsedMessage", "html_to_text", "parse_message", "safe_filename"]
+__all__ = [
+    "Attachment",
+    "ParsedMessage",
+    "html_to_text",
+    "parse_many",
+    "parse_message",
+    "safe_filename",
+]
 
 _FALLBACK_CHARSETS = ("utf-8", "cp1252", "latin-1")
 _ADDR_SPEC = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
@@ -300,3 +307,8 @@ def _parse(message: Message) -> ParsedMessage:
     body = "\n\n".join(plain) if plain else "\n\n".join(html_to_text(h) for h in html)
     parsed.text = body.replace("\x00", "")
     return parsed
+
+
+def parse_many(datas: list[bytes]) -> list[ParsedMessage]:
+    """`parse_message` over a list (one call per worker process, not one per message)."""
+    return [parse_message(data) for data in datas]

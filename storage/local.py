@@ -51,7 +51,8 @@ class LocalBlobStore:
                 while chunk := reader.read(CHUNK):
                     out.write(chunk)
                 out.flush()
-                os.fsync(out.fileno())
+                # Data and size durable before the rename (the directory is synced after it).
+                os.fdatasync(out.fileno())
             if expected_sha256 is not None and reader.sha256 != expected_sha256:
                 raise BlobIntegrityError(f"blob {key}: sha256 of the bytes written does not match")
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -65,7 +65,7 @@ class Dovecot:
     user = "coach"
     password = "dovecot-test-password"
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: bool = False) -> None:
         # Not pytest's tmp_path: its ancestors are 0700 and Dovecot's auth process
         # (user dovecot) must traverse to the users file. Only test credentials live here.
         root = Path(tempfile.mkdtemp(prefix="gallra-dovecot-"))
@@ -74,7 +74,22 @@ class Dovecot:
         self.port = free_port()
         for sub in ("run", "state", "mail"):
             (root / sub).mkdir(parents=True, exist_ok=True)
-        (root / "dovecot.conf").write_text(_CONFIG.format(tmp=root, port=self.port))
+        self.tls_port = free_port()
+        config = _CONFIG.format(tmp=root, port=self.port)
+        self.ca_file: Path | None = None
+        if tls:
+            self.ca_file = self._make_certificate()
+            config = config.replace(
+                "ssl = no\n",
+                (f"ssl = yes\nssl_cert = <{root}/cert.pem\nssl_key = <{root}/key.pem\n"),
+            ).replace(
+                "  inet_listener imaps {\n    port = 0\n",
+                (
+                    "  inet_listener imaps {\n    address = 127.0.0.1\n"
+                    f"    port = {self.tls_port}\n"
+                ),
+            )
+        (root / "dovecot.conf").write_text(config)
         users = root / "users"
         users.write_text(
             f"{self.user}:{{PLAIN}}{self.password}:5000:5000::{root}/mail/{self.user}\n"
@@ -83,6 +98,33 @@ class Dovecot:
         shutil.chown(users, group="dovecot")
         users.chmod(0o640)
         self.pid: int | None = None
+
+    def _make_certificate(self) -> Path:
+        """A self-signed certificate for 127.0.0.1 and localhost; returns its PEM (the CA)."""
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-keyout",
+                str(self.root / "key.pem"),
+                "-out",
+                str(self.root / "cert.pem"),
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        return self.root / "cert.pem"
 
     def start(self) -> None:
         """Start and wait until the port answers."""

@@ -321,3 +321,30 @@ def test_sweep_with_the_server_down_keeps_items_and_retries(
     up = imap_cli("sweep", "--json", now="2027-03-16")
     assert up.code == 0 and up.json()["resumed"] == 2 and up.json()["deleted"] == 2
     assert dovecot.count("INBOX") == 0
+
+
+@pytest.mark.parametrize(("security", "use_tls_port"), [("tls", True), ("starttls", False)])
+def test_tls_and_starttls_verify_the_server(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, security: str, use_tls_port: bool
+) -> None:
+    """GIVEN a server with its own certificate THEN gallra connects only when told to trust it."""
+    server = Dovecot(tls=True)
+    server.start()
+    try:
+        monkeypatch.setenv(PW_ENV, server.password)
+        server.append("INBOX", [message(1), message(2)])
+        port = server.tls_port if use_tls_port else server.port
+        source = (
+            "[[mail.sources]]\n"
+            f'name = "practice"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "{security}"\n'
+            f'user = "{server.user}"\npassword_env = "{PW_ENV}"\nfolders = ["INBOX"]\n'
+        )
+        (cli.home / "gallra.toml").write_text(source)
+        untrusted = cli("ingest", "mail")
+        assert untrusted.code == 2 and "cannot connect" in untrusted.err  # unknown CA refused
+        (cli.home / "gallra.toml").write_text(source + f'ca_file = "{server.ca_file}"\n')
+        trusted = cli("ingest", "mail", "--json")
+        assert trusted.code == 0, trusted.err
+        assert trusted.json()["new"] == 2
+    finally:
+        server.remove()

@@ -36,12 +36,17 @@ def corpus_messages() -> Iterator[RawMessage]:
 
 
 @pytest.mark.skipif(not EMAIL.exists(), reason="shared corpus missing")
-def test_the_whole_corpus_ingests_with_nothing_lost(tmp_path: Path, policy: Policy) -> None:
+@pytest.mark.parametrize("workers", [0, 2], ids=["inline", "2-parse-workers"])
+def test_the_whole_corpus_ingests_with_nothing_lost(
+    tmp_path: Path, policy: Policy, workers: int
+) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'index.db'}")
     migrate(engine)
     blobs = LocalBlobStore(tmp_path / "blobs")
     rules = TaggingRules.build(own_addresses=["coach@example.org"])
-    ingestor = MailIngestor(engine, blobs, policy, rules, FixedClock.on(date(2026, 11, 30)))
+    ingestor = MailIngestor(
+        engine, blobs, policy, rules, FixedClock.on(date(2026, 11, 30)), parse_workers=workers
+    )
     messages = list(corpus_messages())
     distinct = {hashlib.sha256(m.data).hexdigest() for m in messages}
     assert len(messages) >= 145  # 73 files + 28 .txt messages + 39 in mbox files + 6 Maildir
@@ -49,6 +54,7 @@ def test_the_whole_corpus_ingests_with_nothing_lost(tmp_path: Path, policy: Poli
     for batch in batched(messages, 25):
         total.add(ingestor.ingest_batch(batch))
     assert total.new == len(distinct)
+    assert total.tagged_one_by_one == 0  # the bulk path took every batch
     assert total.new + total.duplicates == len(messages)
     with Session(engine) as s:
         emails = list(s.exec(select(Item).where(Item.kind == ItemKind.EMAIL.value)))
@@ -71,4 +77,5 @@ def test_the_whole_corpus_ingests_with_nothing_lost(tmp_path: Path, policy: Poli
         assert attachments > 30
     again = ingestor.ingest_batch(messages[:40])
     assert (again.new, again.duplicates) == (0, 40)
+    ingestor.close()
     engine.dispose()
