@@ -7,20 +7,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import unquote, urlsplit
 
 import typer
 from sqlmodel import col, func, select
 
 from gallra.context import app_of
 from gallra.errors import ConfigError
+from gallra.jobs import adhoc_source, sync_source
 from gallra.output import emit
-from gallra.settings import ImapSourceSettings
-from gallra.wiring import App
 from ingest.archives import batched, read_eml_dir, read_maildir, read_mbox
-from ingest.imap import ImapMailbox
 from ingest.mail import IngestSummary, MailIngestor, RawMessage
-from ingest.mail_sync import SyncOptions, sync_mailbox
 from models.enums import ParseStatus
 from models.tables import Item
 
@@ -69,50 +65,6 @@ def summary_lines(summary: IngestSummary) -> list[str]:
         f"{summary.attachments} attachments, {summary.prospects_created} new prospects, "
         f"{summary.previously_deleted} already deleted once (not restored)",
     ]
-
-
-def adhoc_source(
-    url: str, *, password_env: str, folders: list[str], name: str
-) -> ImapSourceSettings:
-    """An IMAP source from `imap://USER@HOST:PORT` (plain, loopback tests) or `imaps://`."""
-    parsed = urlsplit(url)
-    if parsed.scheme not in ("imap", "imaps") or not parsed.hostname or not parsed.username:
-        raise ConfigError("--imap: expected imap://USER@HOST[:PORT] or imaps://USER@HOST[:PORT]")
-    if not password_env:
-        raise ConfigError("--imap: give --password-env NAME (the password is never an argument)")
-    return ImapSourceSettings(
-        name=name,
-        host=parsed.hostname,
-        port=parsed.port or (993 if parsed.scheme == "imaps" else 143),
-        security="tls" if parsed.scheme == "imaps" else "none",
-        user=unquote(parsed.username),
-        password_env=password_env,
-        folders=folders,
-    )
-
-
-def sync_source(gallra: App, source: ImapSourceSettings) -> IngestSummary:
-    """Sync one configured IMAP source; counts summed over its folders."""
-    config = gallra.imap_config(source)
-    own = (source.user.lower(),) if "@" in source.user else ()
-    options = SyncOptions(
-        batch_size=gallra.settings.mail.batch_size,
-        ingest_delay_hours=source.ingest_delay_hours,
-        after_store=source.after_store,
-        move_to=source.move_to,
-    )
-    with gallra.mail_ingestor(extra_own=own) as ingestor:
-        reports = sync_mailbox(
-            lambda: ImapMailbox(config),
-            ingestor,
-            options,
-            source_name=source.name,
-            now=gallra.clock.now(),
-        )
-    total = IngestSummary()
-    for report in reports:
-        total.add(report.summary)
-    return total
 
 
 @ingest_app.command("mail")

@@ -8,11 +8,12 @@ from typing import Annotated
 import typer
 
 from gallra.context import app_of, parse_date
+from gallra.jobs import sweep as sweep_job
 from gallra.output import emit, iso
 from models.enums import HoldKind
 from storage import ledger
 from storage.holds import active_holds, add_hold, lift_hold
-from storage.sweep import SweepOptions, last_recorded_head, run_sweep
+from storage.sweep import SweepOptions, last_recorded_head
 
 __all__ = ["hold_app", "ledger_app", "sweep"]
 
@@ -39,15 +40,7 @@ def sweep(
     options = SweepOptions(
         dry_run=dry_run or preview is not None, preview_days=preview or 0, batch_size=batch_size
     )
-    result = run_sweep(
-        gallra.require_index(),
-        gallra.blobs,
-        gallra.policy,
-        gallra.clock,
-        options=options,
-        hash_key=gallra.hash_key,
-        erasers=gallra.source_erasers(),
-    )
+    result = sweep_job(gallra, options)
     verb = "would delete" if result.dry_run else "deleted"
     count = len(result.would_delete_item_ids) if result.dry_run else result.deleted
     lines = [

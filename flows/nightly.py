@@ -1,0 +1,80 @@
+"""The flows: ingest_mail, enforce_retention and nightly (all of them, in order).
+
+Parameters are source names and options, never names or addresses. A
+failed source does not stop the other sources or the sweep; the run is
+then marked failed so it is seen.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from prefect import flow
+
+from flows.app import build_app
+from flows.tasks import (
+    TaskFailed,
+    enforce_retention_task,
+    prune_history_task,
+    sync_mail_source_task,
+)
+
+__all__ = ["NightlyFailed", "enforce_retention", "ingest_mail", "nightly"]
+
+log = logging.getLogger("gallra.flows")
+HISTORY_DAYS = 30
+
+
+class NightlyFailed(RuntimeError):
+    """Some step failed; the message names the steps (source labels), nothing personal."""
+
+
+@flow(name="ingest_mail", persist_result=False, log_prints=False)
+def ingest_mail(sources: list[str] | None = None) -> dict[str, dict[str, int]]:
+    """Pull the configured mail sources (all, or those named); raises if any failed."""
+    gallra = build_app()
+    names = sources or [s.name for s in gallra.settings.mail.sources]
+    results: dict[str, dict[str, int]] = {}
+    failed: list[str] = []
+    for name in names:
+        try:
+            results[name] = sync_mail_source_task(name)
+        except TaskFailed as exc:
+            log.error("mail source %s failed: %s", name, exc)
+            failed.append(name)
+    if failed:
+        raise NightlyFailed(f"mail sources failed: {', '.join(failed)}")
+    return results
+
+
+@flow(name="enforce_retention", persist_result=False, log_prints=False)
+def enforce_retention(dry_run: bool = False) -> dict[str, Any]:
+    """The retention sweep."""
+    return enforce_retention_task(dry_run)
+
+
+@flow(name="nightly", persist_result=False, log_prints=False)
+def nightly(history_days: int = HISTORY_DAYS) -> dict[str, Any]:
+    """Ingest every source, then sweep, then prune old orchestration history."""
+    gallra = build_app()
+    report: dict[str, Any] = {"mail": {}, "failed": []}
+    for source in gallra.settings.mail.sources:
+        try:
+            report["mail"][source.name] = sync_mail_source_task(source.name)
+        except TaskFailed as exc:
+            log.error("mail source %s failed: %s", source.name, exc)
+            report["failed"].append(f"mail:{source.name}")
+    try:
+        report["sweep"] = enforce_retention_task()
+        if report["sweep"]["failures"]:
+            report["failed"].append(
+                f"sweep ({report['sweep']['failures']} items left for next run)"
+            )
+    except TaskFailed as exc:
+        log.error("sweep failed: %s", exc)
+        report["failed"].append("sweep")
+    report["history_pruned"] = prune_history_task(history_days)
+    if report["failed"]:
+        raise NightlyFailed(f"nightly steps failed: {', '.join(report['failed'])}")
+    return report

@@ -1,0 +1,107 @@
+"""The nightly Prefect flow, in-process, and what it leaves behind in Prefect: nothing personal."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli
+from tests.dovecot import Dovecot
+from tests.mailgen import message, person
+
+pytestmark = pytest.mark.integration
+PW_ENV = "GALLRA_TEST_IMAP_PASSWORD"
+PERSONNUMMER = ("811218-9876", "198112189876", "8112189876")
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Dovecot]:
+    server = Dovecot()
+    server.start()
+    yield server
+    server.remove()
+
+
+def _scan(root: Path, needles: list[bytes]) -> list[str]:
+    hits = []
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            hits += [f"{path.relative_to(root)}: {n.decode()}" for n in needles if n in data]
+    return hits
+
+
+def test_nightly_leaves_no_personal_data_in_prefect(
+    cli: Cli, dovecot: Dovecot, tmp_path: Path
+) -> None:
+    """GIVEN mail with known names, addresses and a personnummer, one failing source and
+    items due for deletion WHEN the nightly flow runs THEN Prefect's database, its files,
+    the temp dir and the output hold none of them."""
+    names = [person(n)[0] for n in range(6)]
+    addresses = [person(n)[1] for n in range(6)]
+    body = f"Mitt personnummer är {PERSONNUMMER[0]}. Hälsningar, {names[0]}"
+    dovecot.append("INBOX", [message(n, body=body if n == 0 else None) for n in range(6)])
+    registered = cli(
+        "subject",
+        "add",
+        "--name",
+        names[0],
+        "--email",
+        addresses[0],
+        "--personnummer",
+        PERSONNUMMER[0],
+    )
+    assert registered.code == 0, registered.err
+    (cli.home / "gallra.toml").write_text(
+        "[[mail.sources]]\n"
+        f'name = "practice"\nhost = "127.0.0.1"\nport = {dovecot.port}\nsecurity = "none"\n'
+        f'user = "{dovecot.user}"\npassword_env = "{PW_ENV}"\nfolders = ["INBOX"]\n'
+        "[[mail.sources]]\n"
+        f'name = "old-account"\nhost = "127.0.0.1"\nport = {dovecot.port}\nsecurity = "none"\n'
+        f'user = "{dovecot.user}"\npassword_env = "GALLRA_TEST_WRONG_PASSWORD"\n'
+    )
+    tmpdir = tmp_path / "run-tmp"
+    tmpdir.mkdir()
+    env = {
+        **os.environ,
+        "GALLRA_HOME": str(cli.home),
+        PW_ENV: dovecot.password,
+        "GALLRA_TEST_WRONG_PASSWORD": "wrong",
+        "TMPDIR": str(tmpdir),
+    }
+
+    def nightly(now: str | None = None) -> subprocess.CompletedProcess[bytes]:
+        extra = ["--now", now] if now else []
+        return subprocess.run(
+            [sys.executable, "-m", "gallra", *extra, "nightly", "--json"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=600,
+            check=False,
+        )
+
+    first = nightly()
+    assert first.returncode == 2  # one source failed: the run fails visibly
+    assert b"nightly run failed: nightly steps failed: mail:old-account" in first.stderr
+    with_ok_source = (cli.home / "gallra.toml").read_text().split("[[mail.sources]]\n")[1]
+    (cli.home / "gallra.toml").write_text("[[mail.sources]]\n" + with_ok_source)
+    done = nightly("2027-06-02")  # months later: the prospects' mail and entries are swept
+    assert done.returncode == 0, done.stderr
+
+    swept = cli("ledger", "verify", "--json").json()
+    assert swept["entries"] >= 5  # messages and people were deleted during these runs
+    needles = [s.encode() for s in [*names, *addresses, *PERSONNUMMER]]
+    needles += [n.encode("utf-8").lower() for n in names]
+    prefect_home = cli.home / "prefect"
+    assert (prefect_home / "prefect.db").exists()
+    assert _scan(prefect_home, needles) == []
+    assert _scan(tmpdir, needles) == []
+    assert _scan(dovecot.root / "mail", needles)  # the scan does find them where they are
+    for run in (first, done):
+        assert not [n for n in needles if n in run.stdout or n in run.stderr]
