@@ -11,7 +11,15 @@ from typing import Annotated
 import click
 import typer
 
-from gallra import cli_demo, cli_ingest, cli_nightly, cli_policy, cli_subjects, cli_sweep
+from gallra import (
+    cli_demo,
+    cli_ingest,
+    cli_nightly,
+    cli_policy,
+    cli_recordings,
+    cli_subjects,
+    cli_sweep,
+)
 from gallra.context import app_of
 from gallra.output import emit
 from gallra.settings import default_home, get_settings
@@ -39,6 +47,8 @@ app.add_typer(cli_sweep.ledger_app, name="ledger")
 app.add_typer(cli_ingest.ingest_app, name="ingest")
 app.command("doctor")(cli_ingest.doctor)
 app.command("nightly")(cli_nightly.nightly)
+app.add_typer(cli_recordings.items_app, name="items")
+app.add_typer(cli_recordings.item_app, name="item")
 
 _TOML_TEMPLATE = """\
 # gallra settings. Environment variables GALLRA_<SECTION>__<KEY> override these.

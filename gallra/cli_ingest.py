@@ -140,6 +140,16 @@ def doctor(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     rows = [
         {"item_id": i, "kind": k, "status": s, "reason": (r or "")[:300]} for i, k, s, r in flagged
     ]
+    from gallra.cli_recordings import quarantine_entries
+
+    quarantine = gallra.settings.recordings.quarantine or gallra.settings.home / "quarantine"
+    quarantined = quarantine_entries(quarantine)
     lines = [f"items by parse status: {dict(sorted(counts.items()))}"]
     lines += [f"  item {r['item_id']} ({r['kind']}) {r['status']}: {r['reason']}" for r in rows]
-    emit({"counts": counts, "flagged": rows}, as_json=as_json, lines=lines)
+    lines += [f"quarantined files in {quarantine}: {len(quarantined)}"]
+    lines += [f"  {q['file']}: {q['reason']}" for q in quarantined]
+    emit(
+        {"counts": counts, "flagged": rows, "quarantined": quarantined},
+        as_json=as_json,
+        lines=lines,
+    )

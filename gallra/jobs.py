@@ -6,6 +6,9 @@ and printed without personal data.
 
 from __future__ import annotations
 
+import shutil
+import uuid
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from gallra.errors import ConfigError
@@ -14,9 +17,17 @@ from gallra.wiring import App
 from ingest.imap import ImapMailbox
 from ingest.mail import IngestSummary
 from ingest.mail_sync import SyncOptions, sync_mailbox
+from ingest.recordings import RecordingSummary
 from storage.sweep import SweepOptions, SweepResult, run_sweep
 
-__all__ = ["adhoc_source", "configured_source", "sweep", "sync_source"]
+__all__ = [
+    "adhoc_source",
+    "configured_source",
+    "ingest_recordings",
+    "ingest_s3_inbox",
+    "sweep",
+    "sync_source",
+]
 
 
 def adhoc_source(
@@ -82,3 +93,66 @@ def sweep(gallra: App, options: SweepOptions | None = None) -> SweepResult:
         hash_key=gallra.hash_key,
         erasers=gallra.source_erasers(),
     )
+
+
+def _add(total: RecordingSummary, part: RecordingSummary) -> None:
+    for name in total.__dataclass_fields__:
+        setattr(total, name, getattr(total, name) + getattr(part, name))
+
+
+def ingest_s3_inbox(gallra: App) -> RecordingSummary:
+    """Recordings put into the configured S3 inbox prefix (complete once visible).
+
+    Each object is streamed to a private temp folder under GALLRA_HOME,
+    taken in like a dropped file, and removed from the inbox once stored
+    (or quarantined, with its bytes kept in the quarantine folder).
+    """
+    from storage.s3 import S3BlobStore, make_s3_client
+
+    rec = gallra.settings.recordings
+    blobs = gallra.settings.blobs
+    inbox = S3BlobStore(
+        make_s3_client(endpoint_url=blobs.endpoint_url, region=blobs.region),
+        rec.s3_inbox_bucket,
+        prefix=rec.s3_inbox_prefix,
+    )
+    ingestor = gallra.recording_ingestor(after_store="delete")
+    summary = RecordingSummary()
+    work = gallra.settings.home / "tmp" / uuid.uuid4().hex
+    work.mkdir(parents=True, mode=0o700)
+    try:
+        keys = set(inbox.keys())
+        for key in sorted(k for k in keys if not k.endswith(".json")):
+            local = work / Path(key).name
+            for name, target in (
+                (key, local),
+                (key + ".json", local.with_name(local.name + ".json")),
+            ):
+                if name in keys:
+                    with inbox.open(name) as stream, target.open("wb") as out:
+                        shutil.copyfileobj(stream, out, 1024 * 1024)
+            part = RecordingSummary()
+            ingestor.ingest_file(local, work, part, stable=True)
+            _add(summary, part)
+            if not local.exists():  # stored and verified, or moved to quarantine
+                inbox.delete([key, *([key + ".json"] if key + ".json" in keys else [])])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return summary
+
+
+def ingest_recordings(gallra: App, folders: list[Path] | None = None) -> RecordingSummary:
+    """The given folders, or every configured drop folder and the S3 inbox."""
+    rec = gallra.settings.recordings
+    chosen = folders if folders is not None else list(rec.folders)
+    if folders is None and not chosen and not rec.s3_inbox_bucket:
+        raise ConfigError(
+            "ingest recordings: give --dir, or set recordings.folders / recordings.s3_inbox_bucket"
+        )
+    ingestor = gallra.recording_ingestor()
+    total = RecordingSummary()
+    for folder in chosen:
+        _add(total, ingestor.ingest_folder(folder))
+    if folders is None and rec.s3_inbox_bucket:
+        _add(total, ingest_s3_inbox(gallra))
+    return total

@@ -25,6 +25,7 @@ __all__ = [
     "IndexSettings",
     "MailSettings",
     "PolicySettings",
+    "RecordingSettings",
     "Settings",
     "default_home",
     "get_settings",
@@ -113,6 +114,20 @@ class MailSettings(_Section):
     sources: list[ImapSourceSettings] = []
 
 
+class RecordingSettings(_Section):
+    """Where recordings come from and how they are checked."""
+
+    folders: list[Path] = []  # drop folders
+    s3_inbox_bucket: str = ""  # an S3 prefix used as an inbox (same endpoint as blobs)
+    s3_inbox_prefix: str = ""
+    quarantine: Path | None = None  # default: GALLRA_HOME/quarantine
+    allowed: list[str] = ["audio/*", "video/*"]  # MIME patterns, read from the bytes
+    stable_seconds: int = 60  # a file must be unchanged this long (still being copied?)
+    after_store: Literal["delete", "keep", "move"] = "delete"
+    move_to: Path | None = None
+    special_category: bool = True
+
+
 class PolicySettings(_Section):
     """Which retention policy file applies (the shipped default when unset)."""
 
@@ -133,6 +148,7 @@ class Settings(BaseSettings):
     blobs: BlobSettings = BlobSettings()
     policy: PolicySettings = PolicySettings()
     mail: MailSettings = MailSettings()
+    recordings: RecordingSettings = RecordingSettings()
 
     @classmethod
     def settings_customise_sources(

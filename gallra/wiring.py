@@ -22,6 +22,7 @@ from gallra.settings import ImapSourceSettings, Settings
 from ingest.imap import ImapConfig, ImapMailbox
 from ingest.imap_eraser import ImapEraser
 from ingest.mail import MailIngestor
+from ingest.recordings import RecordingIngestor, RecordingRules
 from ingest.tagging import TaggingRules
 from models.clock import Clock, FixedClock, SystemClock, local_date
 from models.errors import InvalidInput
@@ -160,6 +161,19 @@ class App:
                     functools.partial(ImapMailbox, self.imap_config(source))
                 )
         return erasers
+
+    def recording_ingestor(self, *, after_store: str | None = None) -> RecordingIngestor:
+        """The recordings pipeline with the configured checks."""
+        rec = self.settings.recordings
+        rules = RecordingRules(
+            quarantine=rec.quarantine or self.settings.home / "quarantine",
+            allowed=tuple(rec.allowed),
+            stable_seconds=rec.stable_seconds,
+            after_store=after_store or rec.after_store,  # type: ignore[arg-type]
+            move_to=rec.move_to,
+            special_category=rec.special_category,
+        )
+        return RecordingIngestor(self.require_index(), self.blobs, self.policy, self.clock, rules)
 
     @cached_property
     def hash_key(self) -> bytes:

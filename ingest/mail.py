@@ -199,6 +199,7 @@ class MailIngestor:
                         "rule_id": "",
                         "policy_version": "",
                         "state": "live",
+                        "media_info": "",
                         "created_at": now,
                     }
                     for sha, m in fresh.items()

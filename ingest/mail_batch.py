@@ -273,6 +273,7 @@ def tag_batch(
                 "rule_id": expiry.rule_id,
                 "policy_version": expiry.policy_version,
                 "state": "live",
+                "media_info": "",
                 "created_at": now,
             }
         )

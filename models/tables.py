@@ -109,6 +109,8 @@ class Item(SQLModel, table=True):
     parse_status: str = "pending"
     parse_error: str | None = None
     title: str = ""
+    duration_seconds: float | None = None  # recordings
+    media_info: str = ""  # recordings: container and codec, e.g. "mp3/mp3"
     purpose: str
     legal_basis: str
     special_category: bool = False
@@ -199,7 +201,7 @@ class LedgerEntry(SQLModel, table=True):
     action: str
     item_id: int | None = None
     item_kind: str = ""
-    sha256: str = ""
+    sha256: str = Field(default="", index=True)
     size: int = 0
     rule_id: str = ""
     policy_version: str = ""

@@ -47,7 +47,7 @@ def _item(**over: object) -> Item:
 
 def test_migrations_are_idempotent(engine: Engine) -> None:
     migrate(engine)
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == "0002"
 
 
 def test_timestamps_are_aware_utc_and_naive_ones_are_refused(session: Session) -> None:
