@@ -16,11 +16,12 @@ from flows.app import build_app
 from flows.tasks import (
     TaskFailed,
     enforce_retention_task,
+    ingest_recordings_task,
     prune_history_task,
     sync_mail_source_task,
 )
 
-__all__ = ["NightlyFailed", "enforce_retention", "ingest_mail", "nightly"]
+__all__ = ["NightlyFailed", "enforce_retention", "ingest_mail", "ingest_recordings", "nightly"]
 
 log = logging.getLogger("gallra.flows")
 HISTORY_DAYS = 30
@@ -48,6 +49,12 @@ def ingest_mail(sources: list[str] | None = None) -> dict[str, dict[str, int]]:
     return results
 
 
+@flow(name="ingest_recordings", persist_result=False, log_prints=False)
+def ingest_recordings() -> dict[str, int]:
+    """Take in recordings from the configured drop folders and S3 inbox."""
+    return ingest_recordings_task()
+
+
 @flow(name="enforce_retention", persist_result=False, log_prints=False)
 def enforce_retention(dry_run: bool = False) -> dict[str, Any]:
     """The retention sweep."""
@@ -56,7 +63,7 @@ def enforce_retention(dry_run: bool = False) -> dict[str, Any]:
 
 @flow(name="nightly", persist_result=False, log_prints=False)
 def nightly(history_days: int = HISTORY_DAYS) -> dict[str, Any]:
-    """Ingest every source, then sweep, then prune old orchestration history."""
+    """Ingest every mail source and the recordings, then sweep, then prune old history."""
     gallra = build_app()
     report: dict[str, Any] = {"mail": {}, "failed": []}
     for source in gallra.settings.mail.sources:
@@ -65,6 +72,13 @@ def nightly(history_days: int = HISTORY_DAYS) -> dict[str, Any]:
         except TaskFailed as exc:
             log.error("mail source %s failed: %s", source.name, exc)
             report["failed"].append(f"mail:{source.name}")
+    recordings = gallra.settings.recordings
+    if recordings.folders or recordings.s3_inbox_bucket:
+        try:
+            report["recordings"] = ingest_recordings_task()
+        except TaskFailed as exc:
+            log.error("recordings failed: %s", exc)
+            report["failed"].append("recordings")
     try:
         report["sweep"] = enforce_retention_task()
         if report["sweep"]["failures"]:

@@ -22,7 +22,13 @@ from gallra import jobs
 from models.errors import GallraError
 from storage.sweep import SweepOptions
 
-__all__ = ["TaskFailed", "enforce_retention_task", "prune_history_task", "sync_mail_source_task"]
+__all__ = [
+    "TaskFailed",
+    "enforce_retention_task",
+    "ingest_recordings_task",
+    "prune_history_task",
+    "sync_mail_source_task",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -63,6 +69,15 @@ def sync_mail_source_task(source_name: str) -> dict[str, int]:
     gallra = build_app()
     summary = jobs.sync_source(gallra, jobs.configured_source(gallra, source_name))
     counts = asdict(summary)
+    counts.pop("item_ids")
+    return counts
+
+
+@task(name="ingest-recordings", persist_result=False, cache_policy=NO_CACHE)
+@_sanitised("ingest recordings")
+def ingest_recordings_task() -> dict[str, int]:
+    """Every configured drop folder and the S3 inbox; returns counts."""
+    counts = asdict(jobs.ingest_recordings(build_app()))
     counts.pop("item_ids")
     return counts
 

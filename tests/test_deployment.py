@@ -28,7 +28,7 @@ PREFECT_YAML = ROOT / "deploy" / "prefect.yaml"
 def test_every_entrypoint_in_prefect_yaml_imports_to_a_flow() -> None:
     spec = yaml.safe_load(PREFECT_YAML.read_text())
     names = {d["name"] for d in spec["deployments"]}
-    assert {"nightly", "ingest-mail", "enforce-retention"} <= names
+    assert {"nightly", "ingest-mail", "ingest-recordings", "enforce-retention"} <= names
     for deployment in spec["deployments"]:
         path, _, attribute = deployment["entrypoint"].partition(":")
         module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
