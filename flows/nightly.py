@@ -21,7 +21,15 @@ from flows.tasks import (
     sync_mail_source_task,
 )
 
-__all__ = ["NightlyFailed", "enforce_retention", "ingest_mail", "ingest_recordings", "nightly"]
+__all__ = [
+    "NightlyFailed",
+    "enforce_retention",
+    "erase_subject",
+    "export_subject",
+    "ingest_mail",
+    "ingest_recordings",
+    "nightly",
+]
 
 log = logging.getLogger("gallra.flows")
 HISTORY_DAYS = 30
@@ -92,3 +100,26 @@ def nightly(history_days: int = HISTORY_DAYS) -> dict[str, Any]:
     if report["failed"]:
         raise NightlyFailed(f"nightly steps failed: {', '.join(report['failed'])}")
     return report
+
+
+@flow(name="export_subject", persist_result=False, log_prints=False)
+def export_subject(subject_id: int, portable_only: bool = False) -> dict[str, Any]:
+    """The access bundle of one person (by id), written under GALLRA_HOME/exports."""
+    from gallra import rights
+
+    gallra = build_app()
+    folder = gallra.settings.home / "exports"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    out = folder / f"{subject_id}-{gallra.today.isoformat()}.zip"
+    result = rights.export(gallra, subject_id=subject_id, out=out, portable_only=portable_only)
+    return {"file": out.name, "items": result["items"], "sha256": result["sha256"]}
+
+
+@flow(name="erase_subject", persist_result=False, log_prints=False)
+def erase_subject(subject_id: int, dry_run: bool = False) -> dict[str, Any]:
+    """Art. 17 for one person (by id); returns the certificate (no personal data)."""
+    from dataclasses import asdict
+
+    from gallra import rights
+
+    return asdict(rights.erase(build_app(), subject_id=subject_id, dry_run=dry_run))

@@ -17,6 +17,7 @@ from gallra import (
     cli_nightly,
     cli_policy,
     cli_recordings,
+    cli_rights,
     cli_subjects,
     cli_sweep,
 )
@@ -49,6 +50,12 @@ app.command("doctor")(cli_ingest.doctor)
 app.command("nightly")(cli_nightly.nightly)
 app.add_typer(cli_recordings.items_app, name="items")
 app.add_typer(cli_recordings.item_app, name="item")
+app.add_typer(cli_rights.request_app, name="request")
+app.add_typer(cli_rights.consent_app, name="consent")
+app.command("requests")(cli_rights.requests_list)
+app.command("export")(cli_rights.export_cmd)
+app.command("erase")(cli_rights.erase_cmd)
+app.command("object")(cli_rights.object_cmd)
 
 _TOML_TEMPLATE = """\
 # gallra settings. Environment variables GALLRA_<SECTION>__<KEY> override these.

@@ -115,7 +115,26 @@ def _anchor_date(policy: Policy, rule: Rule, item: ItemFacts, subject: SubjectFa
 
 
 def _claim(policy: Policy, item: ItemFacts, subject: SubjectFacts) -> tuple[date | None, Rule]:
-    combo = FactCombination(item.purpose, item.legal_basis, subject.status, item.special_category)
+    claim = _claim_as(policy, item, subject, subject.status)
+    ended = subject.last_engagement_end
+    if (
+        subject.status is SubjectStatus.CLIENT
+        and not subject.engagement_running
+        and ended is not None
+        and item.item_date > ended
+    ):
+        # Written after the agreement ended: contract correspondence and a new contact
+        # at once, so it lives as long as the longer of the two claims.
+        as_contact = _claim_as(policy, item, subject, SubjectStatus.PROSPECT)
+        if claim[0] is not None and (as_contact[0] is None or as_contact[0] > claim[0]):
+            return as_contact
+    return claim
+
+
+def _claim_as(
+    policy: Policy, item: ItemFacts, subject: SubjectFacts, status: SubjectStatus
+) -> tuple[date | None, Rule]:
+    combo = FactCombination(item.purpose, item.legal_basis, status, item.special_category)
     rule = policy.rule_for(combo)
     anchor = _anchor_date(policy, rule, item, subject)
     deletable: date | None = None

@@ -307,8 +307,12 @@ def _sweep_subjects(
         held = select(Hold.subject_id).where(
             col(Hold.lifted_at).is_(None), col(Hold.subject_id).is_not(None)
         )
+        # An open request keeps the person, except an erasure request: it never
+        # blocks its own erasure.
         open_requests = select(Request.subject_id).where(
-            Request.status == "open", col(Request.subject_id).is_not(None)
+            Request.status == "open",
+            col(Request.subject_id).is_not(None),
+            Request.right != "erasure",
         )
         candidates = list(
             session.exec(

@@ -105,3 +105,33 @@ def test_nightly_leaves_no_personal_data_in_prefect(
     assert _scan(dovecot.root / "mail", needles)  # the scan does find them where they are
     for run in (first, done):
         assert not [n for n in needles if n in run.stdout or n in run.stderr]
+
+
+def test_export_and_erase_run_as_flows_taking_only_an_id(cli: Cli) -> None:
+    import json
+
+    from gallra.prefect_env import prefect_environment
+
+    added = cli("subject", "add", "--name", "Folke Holm", "--email", "folke@example.se", "--json")
+    subject_id = added.json()["id"]
+    code = (
+        "import json\n"
+        "from flows.nightly import erase_subject, export_subject\n"
+        f"print(json.dumps([export_subject({subject_id}), erase_subject({subject_id})]))\n"
+    )
+    env = {**os.environ, **prefect_environment(cli.home)}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        timeout=600,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    exported, certificate = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    assert exported["file"].startswith(f"{subject_id}-") and exported["items"] == 0
+    assert (cli.home / "exports" / exported["file"]).exists()
+    assert certificate["subject_id"] == subject_id and certificate["request_id"]
+    assert certificate["subject_entry"] == "deleted"
+    assert b"Folke" not in (cli.home / "prefect" / "prefect.db").read_bytes()

@@ -125,6 +125,20 @@ TABLE = [
         id="erasure (art. 17): everything else goes on the day it is asked",
     ),
     pytest.param(
+        agreement_item(date(2033, 2, 1)),
+        [client(date(2026, 3, 10))],
+        date(2033, 5, 1),
+        "prospect",
+        id="mail from an ex-client after the contract's retention ended: 3 months, like a contact",
+    ),
+    pytest.param(
+        agreement_item(date(2026, 3, 24)),
+        [client(date(2026, 3, 10))],
+        date(2032, 1, 1),
+        "contract",
+        id="mail two weeks after the contract ended: as long as the contract's data",
+    ),
+    pytest.param(
         agreement_item(date(2026, 1, 20)),
         [],
         date(2026, 4, 20),

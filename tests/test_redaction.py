@@ -28,7 +28,7 @@ def test_installed_factory_redacts_records_of_every_logger(
         try:
             raise ValueError("bad address greta@example.se")
         except ValueError as exc:
-            logging.getLogger("prefect.task_runs").error("failed", exc_info=exc)
+            logging.getLogger("gallra.flows").error("failed", exc_info=exc)
     text = caplog.text
     assert "Greta" not in text and "greta@" not in text
     assert "user [name] <[address]>" in text

@@ -1,0 +1,323 @@
+"""Data-subject rights as jobs (the CLI and the flows run these).
+
+Erasure, objection and consent withdrawal only move dates; the sweep does
+every deletion, here run at once (or left to the nightly run). Outputs hold
+ids, hashes, rules and dates: no names, addresses or personnummer.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from gallra.errors import NotFound
+from gallra.jobs import sweep
+from gallra.wiring import App
+from models.clock import local_date
+from models.enums import IdentifierKind, ItemKind, LegalBasis, ParseStatus, RequestRight
+from models.errors import InvalidInput
+from models.personnummer import keyed_hash
+from models.retention import compute_expiry
+from models.tables import (
+    Consent,
+    Hold,
+    Identifier,
+    Item,
+    ItemSubject,
+    LedgerEntry,
+    MarketingBlock,
+    Subject,
+)
+from storage import ledger
+from storage.expiry import item_facts, recompute
+from storage.export import ExportResult, build_export
+from storage.items import add_item, link_subjects, stamp_expiry
+from storage.registry import subject_facts
+from storage.requests import close_request, open_request
+from storage.sweep import SweepResult
+
+__all__ = [
+    "ErasureCertificate",
+    "erase",
+    "export",
+    "object_to_marketing",
+    "set_consent",
+]
+
+
+_STORAGE = "Lagring (personuppgiftsbiträde) / storage processor: "
+
+
+def _subject(session: Session, subject_id: int) -> Subject:
+    subject = session.get(Subject, subject_id)
+    if subject is None:
+        raise NotFound(f"subject {subject_id}: no such subject")
+    return subject
+
+
+def export(
+    gallra: App, *, subject_id: int, out: Path, portable_only: bool = False
+) -> dict[str, Any]:
+    """The access (or portability) bundle; the bundle is kept 30 days as an item itself."""
+    now = gallra.clock.now()
+    with gallra.session() as session:
+        _subject(session, subject_id)
+        result: ExportResult = build_export(
+            session,
+            gallra.blobs,
+            gallra.policy,
+            subject_id=subject_id,
+            out=out,
+            now=now,
+            portable_only=portable_only,
+            recipients=[_STORAGE + gallra.blobs.description.split(":")[0]],
+        )
+    with out.open("rb") as handle:
+        stored = gallra.blobs.put(
+            f"export/{uuid.uuid4().hex}", handle, expected_sha256=result.sha256
+        )
+    with gallra.session() as session:
+        item = add_item(
+            session,
+            stored=stored,
+            kind=ItemKind.EXPORT,
+            source="export",
+            received_at=now,
+            purpose="rights_request",
+            legal_basis=LegalBasis.LEGAL_OBLIGATION,
+            title=f"export-{subject_id}-{local_date(now).isoformat()}.zip",
+            mime_type="application/zip",
+            parse_status=ParseStatus.OK,
+        )
+        assert item.id is not None
+        link_subjects(session, item_id=item.id, links=[(subject_id, "export", "access export")])
+        stamp_expiry(session, gallra.policy, item=item, subject_ids=[subject_id])
+    return {
+        **{k: v for k, v in asdict(result).items() if k != "path"},
+        "export_item_id": item.id,
+        "kept_until": str(item.expires_at),
+    }
+
+
+@dataclass
+class ErasureCertificate:
+    """What an erasure did, provable and free of personal data."""
+
+    subject_id: int
+    request_id: int | None
+    received_on: str
+    completed_on: str
+    dry_run: bool
+    deleted: list[dict[str, Any]] = field(default_factory=list)
+    kept: list[dict[str, Any]] = field(default_factory=list)
+    subject_entry: str = ""
+    ledger_position: dict[str, Any] = field(default_factory=dict)
+    sweep_failures: int = 0
+
+
+def _plan(
+    session: Session, gallra: App, subject_id: int, today: date
+) -> tuple[list[int], list[dict[str, Any]], list[int]]:
+    """(items that go, items kept with why, shared items whose link to this person is cut)."""
+    facts = subject_facts(session, subject_ids=[subject_id])[subject_id]
+    from dataclasses import replace
+
+    erased = replace(facts, erasure_on=today)
+    linked = select(ItemSubject.item_id).where(ItemSubject.subject_id == subject_id)
+    items = list(session.exec(select(Item).where(col(Item.id).in_(linked)).order_by(col(Item.id))))
+    held_subject = session.exec(
+        select(Hold.id).where(
+            Hold.subject_id == subject_id, col(Hold.lifted_at).is_(None), Hold.kind != "request"
+        )
+    ).first()
+    going, kept, unlink = [], [], []
+    for item in items:
+        assert item.id is not None
+        others = [
+            s
+            for s in session.exec(
+                select(ItemSubject.subject_id).where(
+                    ItemSubject.item_id == item.id, ItemSubject.subject_id != subject_id
+                )
+            )
+        ]
+        other_facts = subject_facts(session, subject_ids=others)
+        claims = [erased, *other_facts.values()]
+        expiry = compute_expiry(gallra.policy, item_facts(item), claims)
+        item_held = session.exec(
+            select(Hold.id).where(Hold.item_id == item.id, col(Hold.lifted_at).is_(None))
+        ).first()
+        if held_subject is not None or item_held is not None:
+            kept.append(
+                {
+                    "item_id": item.id,
+                    "kind": item.kind,
+                    "why": "legal hold or restriction",
+                    "rule": item.rule_id,
+                    "deletable_from": None,
+                }
+            )
+            continue
+        if expiry.deletable_from is not None and expiry.deletable_from <= today:
+            going.append(item.id)
+            continue
+        own = compute_expiry(gallra.policy, item_facts(item), [erased])
+        why = (
+            "another person's agreement still needs it"
+            if others and (own.deletable_from is not None and own.deletable_from <= today)
+            else f"a legal obligation ({gallra.policy.rule(expiry.rule_id).law or expiry.rule_id})"
+        )
+        if others and own.deletable_from is not None and own.deletable_from <= today:
+            unlink.append(item.id)
+        kept.append(
+            {
+                "item_id": item.id,
+                "kind": item.kind,
+                "why": why,
+                "rule": expiry.rule_id,
+                "deletable_from": expiry.deletable_from.isoformat()
+                if expiry.deletable_from
+                else None,
+            }
+        )
+    return going, kept, unlink
+
+
+def erase(
+    gallra: App, *, subject_id: int, dry_run: bool = False, run_sweep: bool = True
+) -> ErasureCertificate:
+    """Art. 17: everything about the person goes except what a legal basis still needs."""
+    today = gallra.today
+    with gallra.session() as session:
+        _subject(session, subject_id)
+        going, kept, unlink = _plan(session, gallra, subject_id, today)
+        session.rollback()
+    cert = ErasureCertificate(
+        subject_id=subject_id,
+        request_id=None,
+        received_on=today.isoformat(),
+        completed_on="",
+        dry_run=dry_run,
+        deleted=[{"item_id": i} for i in going],
+        kept=kept,
+    )
+    if dry_run:
+        return cert
+    with gallra.session() as session:
+        request = open_request(
+            session, subject_id=subject_id, right=RequestRight.ERASURE, received_on=today
+        )
+        cert.request_id = request.id
+        subject = _subject(session, subject_id)
+        subject.erasure_requested_on = today
+        session.add(subject)
+        for item_id in unlink:
+            for link in session.exec(
+                select(ItemSubject).where(
+                    ItemSubject.item_id == item_id, ItemSubject.subject_id == subject_id
+                )
+            ):
+                session.delete(link)
+        session.flush()
+        recompute(session, gallra.policy, item_ids=[*going, *unlink])
+    result: SweepResult | None = sweep(gallra) if run_sweep else None
+    with gallra.session() as session:
+        entries = {
+            e.item_id: e
+            for e in session.exec(select(LedgerEntry).where(col(LedgerEntry.item_id).in_(going)))
+        }
+        cert.deleted = [
+            {
+                "item_id": i,
+                "kind": entries[i].item_kind,
+                "sha256": entries[i].sha256,
+                "verified": json.loads(entries[i].detail).get("verified", []),
+                "ledger_seq": entries[i].seq,
+            }
+            if i in entries
+            else {"item_id": i, "status": "due; deleted by the next sweep"}
+            for i in going
+        ]
+        gone = session.get(Subject, subject_id) is None
+        cert.subject_entry = "deleted" if gone else "kept while items above remain"
+        head = ledger.head(session)
+        cert.ledger_position = {"seq": head.seq, "entry_hash": head.entry_hash}
+        cert.sweep_failures = len(result.failures) if result else 0
+        cert.completed_on = gallra.today.isoformat()
+        assert cert.request_id is not None
+        close_request(
+            session,
+            request_id=cert.request_id,
+            at=gallra.clock.now(),
+            outcome=json.dumps({"deleted": len(going), "kept": len(kept)}),
+        )
+    return cert
+
+
+def object_to_marketing(gallra: App, *, subject_id: int, run_sweep: bool = True) -> dict[str, Any]:
+    """Art. 21: marketing stops today; the block survives as keyed hashes of the addresses."""
+    with gallra.session() as session:
+        subject = _subject(session, subject_id)
+        subject.marketing_blocked_on = gallra.today
+        session.add(subject)
+        for ident in session.exec(
+            select(Identifier).where(
+                Identifier.subject_id == subject_id, Identifier.kind == IdentifierKind.EMAIL.value
+            )
+        ):
+            session.merge(MarketingBlock(address_hash=keyed_hash(gallra.hash_key, ident.value)))
+        changes = recompute(session, gallra.policy, subject_ids=[subject_id])
+    result = sweep(gallra) if run_sweep else None
+    return {
+        "subject_id": subject_id,
+        "blocked_on": gallra.today.isoformat(),
+        "items_now_due": len([c for c in changes if c.new_rule == "marketing"]),
+        "deleted": result.deleted if result else 0,
+    }
+
+
+def set_consent(
+    gallra: App, *, subject_id: int, purpose: str, given: bool, run_sweep: bool = True
+) -> dict[str, Any]:
+    """Art. 7(3): record a consent, or withdraw it (what rested on it alone goes)."""
+    if (
+        purpose not in gallra.policy.purposes
+        or LegalBasis.CONSENT not in gallra.policy.purposes[purpose].legal_bases
+    ):
+        raise InvalidInput(
+            f"--purpose {purpose}: not a purpose that rests on consent in the policy"
+        )
+    now = gallra.clock.now()
+    with gallra.session() as session:
+        _subject(session, subject_id)
+        if given:
+            session.add(Consent(subject_id=subject_id, purpose=purpose, given_at=now))
+        else:
+            current = session.exec(
+                select(Consent).where(
+                    Consent.subject_id == subject_id,
+                    Consent.purpose == purpose,
+                    col(Consent.withdrawn_at).is_(None),
+                )
+            ).all()
+            if not current:
+                raise InvalidInput(f"subject {subject_id}: no consent for {purpose} to withdraw")
+            for consent in current:
+                consent.withdrawn_at = now
+                session.add(consent)
+        session.flush()
+        changes = recompute(session, gallra.policy, subject_ids=[subject_id])
+    result = sweep(gallra) if (run_sweep and not given) else None
+    return {
+        "subject_id": subject_id,
+        "purpose": purpose,
+        "given": given,
+        "items_changed": len(changes),
+        "deleted": result.deleted if result else 0,
+    }

@@ -1,0 +1,317 @@
+"""The access export (DSAR bundle, art. 15 and 20): one zip, streamed, whole or absent.
+
+Contents: README.html (Swedish and English: what is held, why, on what
+basis, from where, to whom, until when, the person's rights and how to
+complain to IMY), data.json (schema-versioned: registry data, consents,
+every item with its facts and its path in the bundle), files/ (the
+originals under safe names) and SHA256SUMS. The zip is written to a temp
+name beside the target and renamed only when complete, so a failed export
+never looks like one. Files stream through in 1 MB chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from models.clock import local_date
+from models.enums import ItemState, LegalBasis
+from models.errors import InvalidInput
+from models.policy import Policy
+from models.tables import Consent, Engagement, Identifier, Item, ItemSubject, Request, Subject
+from storage.blobs import CHUNK, BlobStore
+
+__all__ = ["SCHEMA", "ExportResult", "build_export"]
+
+SCHEMA = "gallra.dsar/1"
+_EXT = {"email": ".eml"}
+
+
+@dataclass
+class ExportResult:
+    """What went into the bundle (ids and counts; the bundle itself holds the data)."""
+
+    path: Path
+    sha256: str = ""
+    size: int = 0
+    items: int = 0
+    files: int = 0
+    also_about_others: list[int] = field(default_factory=list)
+
+
+def _kept_until(item: Item) -> str | None:
+    if item.expires_at is None:
+        return None
+    return (local_date(item.expires_at) - timedelta(days=1)).isoformat()
+
+
+def _safe(name: str, fallback: str) -> str:
+    cleaned = "".join(ch for ch in name.replace("/", "_").replace("\\", "_") if ch.isprintable())
+    cleaned = cleaned.strip().lstrip(".")[:100]
+    return cleaned or fallback
+
+
+def _readme(
+    subject: Subject,
+    items: list[dict[str, Any]],
+    policy: Policy,
+    *,
+    generated: date,
+    recipients: list[str],
+) -> str:
+    by_kind = Counter(i["kind"] for i in items)
+    purposes = sorted({(i["purpose"], i["legal_basis"]) for i in items})
+    until = sorted(
+        {(i["kind"], i["rule"], i["kept_until"] or "while the agreement runs") for i in items}
+    )
+    esc = html.escape
+
+    def rows(pairs: list[tuple[str, ...]]) -> str:
+        return "".join(
+            "<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in row) + "</tr>" for row in pairs
+        )
+
+    purpose_rows = rows(
+        [
+            (p, policy.purposes[p].description if p in policy.purposes else "", b)
+            for p, b in purposes
+        ]
+    )
+    kind_rows = rows([(k, str(n)) for k, n in sorted(by_kind.items())])
+    until_rows = rows(list(until))
+    item_rows = rows(
+        [
+            (
+                str(i["id"]),
+                i["kind"],
+                i["received_at"][:10],
+                i["title"],
+                i["purpose"],
+                i["legal_basis"],
+                i["kept_until"] or "-",
+                i["path"],
+            )
+            for i in items
+        ]
+    )
+    recipient_items = "".join(f"<li>{esc(r)}</li>" for r in recipients)
+    return f"""<!doctype html>
+<html lang="sv"><head><meta charset="utf-8"><title>Registerutdrag / Access report</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:50rem;margin:2rem auto;line-height:1.5}}
+table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}}</style>
+</head><body>
+<h1>Registerutdrag för {esc(subject.display_name)}</h1>
+<p>Upprättat {generated.isoformat()}. Det här är allt vi har om dig: uppgifterna i
+<code>data.json</code> och originalen i mappen <code>files/</code>
+(kontrollsummor i <code>SHA256SUMS</code>).</p>
+<h2>Vad vi har</h2><table><tr><th>Slag</th><th>Antal</th></tr>{kind_rows}</table>
+<h2>Allt vi har, post för post / Every item</h2>
+<table><tr><th>Nr</th><th>Slag</th><th>Datum</th><th>Titel</th><th>Ändamål</th>
+<th>Rättslig grund</th><th>Sparas t.o.m.</th><th>Fil</th></tr>{item_rows}</table>
+<h2>Varför och med vilken rättslig grund</h2>
+<table><tr><th>Ändamål</th><th>Beskrivning</th><th>Rättslig grund</th></tr>{purpose_rows}</table>
+<h2>Varifrån uppgifterna kommer</h2><p>Från dig (e-post du skickat, inspelade samtal vi
+kommit överens om) och från e-post som vi skickat till dig eller som rör dig.</p>
+<h2>Vilka som får del av dem</h2><ul>{recipient_items}</ul>
+<h2>Hur länge vi sparar dem</h2>
+<table><tr><th>Slag</th><th>Regel</th><th>Sparas till och med</th></tr>{until_rows}</table>
+<h2>Dina rättigheter</h2><p>Du har rätt att få rättelse, radering, begränsning,
+att invända mot behandling (alltid mot direktmarknadsföring), att få ut uppgifter du själv
+lämnat i ett maskinläsbart format (<code>data.json</code>, fältet <code>portable</code>) och
+att återkalla samtycke. Du kan klaga hos Integritetsskyddsmyndigheten (IMY), imy.se,
+Box 8114, 104 20 Stockholm.</p>
+<hr lang="en">
+<h1 lang="en">Access report</h1>
+<div lang="en"><p>Generated {generated.isoformat()}. This is everything we hold about you:
+the facts in <code>data.json</code>, the originals in <code>files/</code> (checksums in
+<code>SHA256SUMS</code>). The tables above list what we hold, the purpose and legal basis
+of each, the recipients, and until when each kind of data is kept.</p>
+<p>You have the right to rectification, erasure, restriction, to object (always to direct
+marketing), to receive the data you provided in a machine-readable format
+(<code>data.json</code>, field <code>portable</code>) and to withdraw consent. You may
+complain to the Swedish Authority for Privacy Protection (IMY), imy.se.</p></div>
+</body></html>
+"""
+
+
+def build_export(
+    session: Session,
+    blobs: BlobStore,
+    policy: Policy,
+    *,
+    subject_id: int,
+    out: Path,
+    now: datetime,
+    portable_only: bool = False,
+    recipients: list[str] | None = None,
+) -> ExportResult:
+    """Write the bundle for one person to `out` (see the module doc)."""
+    subject = session.get(Subject, subject_id)
+    if subject is None:
+        raise InvalidInput(f"subject {subject_id}: no such subject")
+    linked = select(ItemSubject.item_id).where(ItemSubject.subject_id == subject_id)
+    items = list(
+        session.exec(
+            select(Item)
+            .where(col(Item.id).in_(linked), Item.state == ItemState.LIVE.value)
+            .order_by(col(Item.id))
+        )
+    )
+    others = {
+        item_id
+        for item_id, _ in session.exec(
+            select(ItemSubject.item_id, ItemSubject.subject_id).where(
+                col(ItemSubject.item_id).in_([i.id for i in items]),
+                ItemSubject.subject_id != subject_id,
+            )
+        )
+    }
+
+    def portable(item: Item) -> bool:
+        return item.provided_by_subject and item.legal_basis in (
+            LegalBasis.CONTRACT.value,
+            LegalBasis.CONSENT.value,
+        )
+
+    if portable_only:
+        items = [i for i in items if portable(i)]
+    result = ExportResult(path=out, also_about_others=sorted(i for i in others if i is not None))
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    manifest: list[str] = []
+    rows: list[dict[str, Any]] = []
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as bundle:
+            for item in items:
+                assert item.id is not None
+                name = f"files/{item.id:06d}-{_safe(item.title, item.kind)}"
+                if item.kind in _EXT and not name.endswith(_EXT[item.kind]):
+                    name += _EXT[item.kind]
+                digest = hashlib.sha256()
+                with (
+                    blobs.open(item.blob_key) as source,
+                    bundle.open(name, "w", force_zip64=True) as sink,
+                ):
+                    while chunk := source.read(CHUNK):
+                        digest.update(chunk)
+                        sink.write(chunk)
+                if digest.hexdigest() != item.sha256:
+                    raise InvalidInput(f"item {item.id}: stored bytes do not match their sha256")
+                manifest.append(f"{digest.hexdigest()}  {name}")
+                rows.append(
+                    {
+                        "id": item.id,
+                        "kind": item.kind,
+                        "title": item.title,
+                        "received_at": item.received_at.isoformat(),
+                        "purpose": item.purpose,
+                        "legal_basis": item.legal_basis,
+                        "special_category": item.special_category,
+                        "provided_by_subject": item.provided_by_subject,
+                        "portable": portable(item),
+                        "source": item.source.split("/")[0],
+                        "mime_type": item.mime_type,
+                        "size": item.size,
+                        "sha256": item.sha256,
+                        "rule": item.rule_id,
+                        "kept_until": _kept_until(item),
+                        "also_about_others": item.id in others,
+                        "duration_seconds": item.duration_seconds,
+                        "path": name,
+                    }
+                )
+            identifiers = session.exec(
+                select(Identifier).where(Identifier.subject_id == subject_id)
+            )
+            data = {
+                "schema": SCHEMA,
+                "generated_at": now.isoformat(),
+                "policy": policy.label,
+                "portable_only": portable_only,
+                "subject": {
+                    "id": subject.id,
+                    "name": subject.display_name,
+                    "roles": subject.role_list,
+                    "identifiers": [
+                        {"kind": i.kind, "value": i.masked if i.kind == "personnummer" else i.value}
+                        for i in identifiers
+                    ],
+                    "marketing_blocked_on": (
+                        subject.marketing_blocked_on.isoformat()
+                        if subject.marketing_blocked_on
+                        else None
+                    ),
+                },
+                "engagements": [
+                    {
+                        "id": e.id,
+                        "starts_on": e.starts_on.isoformat(),
+                        "ends_on": e.ends_on.isoformat() if e.ends_on else None,
+                    }
+                    for e in session.exec(
+                        select(Engagement).where(Engagement.client_id == subject_id)
+                    )
+                ],
+                "consents": [
+                    {
+                        "purpose": c.purpose,
+                        "given_at": c.given_at.isoformat(),
+                        "withdrawn_at": c.withdrawn_at.isoformat() if c.withdrawn_at else None,
+                    }
+                    for c in session.exec(select(Consent).where(Consent.subject_id == subject_id))
+                ],
+                "requests": [
+                    {
+                        "id": r.id,
+                        "right": r.right,
+                        "received_on": r.received_on.isoformat(),
+                        "deadline": r.deadline.isoformat(),
+                        "status": r.status,
+                    }
+                    for r in session.exec(select(Request).where(Request.subject_id == subject_id))
+                ],
+                "recipients": recipients or [],
+                "items": rows,
+            }
+            for name, text in (
+                ("data.json", json.dumps(data, ensure_ascii=False, indent=2)),
+                (
+                    "README.html",
+                    _readme(
+                        subject,
+                        rows,
+                        policy,
+                        generated=local_date(now),
+                        recipients=recipients or [],
+                    ),
+                ),
+            ):
+                payload = text.encode("utf-8")
+                bundle.writestr(name, payload)
+                manifest.append(f"{hashlib.sha256(payload).hexdigest()}  {name}")
+            bundle.writestr("SHA256SUMS", "\n".join(manifest) + "\n")
+        with tmp.open("rb") as handle:
+            os.fsync(handle.fileno())
+        digest = hashlib.sha256()
+        with tmp.open("rb") as handle:
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+        tmp.replace(out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    result.sha256 = digest.hexdigest()
+    result.size = out.stat().st_size
+    result.items = len(rows)
+    result.files = len(rows)
+    return result
