@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import time
 from typing import Annotated, Any
 
 import typer
@@ -42,6 +45,13 @@ def demo(
             batch_size=gallra.settings.mail.batch_size,
             progress=False,
         )
+    # The ingest removes its source once stored, so it takes a copy of the shipped files.
+    drop = gallra.settings.home / "demo-drop"
+    shutil.copytree(demo_dir() / "recordings", drop, dirs_exist_ok=True)
+    settled = time.time() - 3600
+    for path in drop.iterdir():
+        os.utime(path, (settled, settled))
+    recordings = gallra.recording_ingestor().ingest_folder(drop)
     rows: list[dict[str, Any]] = []
     with gallra.session() as session:
         for subject in session.exec(select(Subject).order_by(col(Subject.id))):
@@ -63,7 +73,8 @@ def demo(
         f"demo: {loaded.subjects_added} people added, {loaded.subjects_present} already there; "
         f"mail: {mail.new} new, {mail.duplicates} already in, "
         f"{mail.previously_deleted} deleted before (not restored), {mail.skipped_bulk} bulk, "
-        f"{mail.attachments} attachments, {mail.prospects_created} new prospects"
+        f"{mail.attachments} attachments, {mail.prospects_created} new prospects; "
+        f"recordings: {recordings.new} new, {recordings.duplicates} already in"
     ]
     for row in rows:
         kept = (
@@ -74,7 +85,12 @@ def demo(
             f"{kept} (rule {row['rule']})"
         )
     emit(
-        {"added": loaded.subjects_added, "mail_new": mail.new, "subjects": rows},
+        {
+            "added": loaded.subjects_added,
+            "mail_new": mail.new,
+            "recordings_new": recordings.new,
+            "subjects": rows,
+        },
         as_json=as_json,
         lines=lines,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ from gallra.context import app_of
 from gallra.errors import NotFound
 from gallra.jobs import ingest_recordings
 from gallra.output import emit, iso
+from ingest.recordings import RecordingSummary
 from models.enums import ItemState
 from models.tables import Item, ItemSubject, Subject
 from storage.items import link_subjects, stamp_expiry
@@ -36,7 +38,15 @@ def ingest_recordings_cmd(
 ) -> None:
     """Take in recorded sessions: checked, stored once, tagged; the source copy removed."""
     gallra = app_of(ctx)
-    summary = ingest_recordings(gallra, folder)
+
+    def show(done: RecordingSummary) -> None:
+        sys.stderr.write(f"\r  {done.seen} files: {done.new} new, {done.quarantined} quarantined")
+        sys.stderr.flush()
+
+    on_terminal = sys.stderr.isatty() and not as_json
+    summary = ingest_recordings(gallra, folder, progress=show if on_terminal else None)
+    if on_terminal:
+        sys.stderr.write("\n")
     data = asdict(summary)
     data.pop("item_ids")
     emit(

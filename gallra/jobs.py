@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -141,7 +142,12 @@ def ingest_s3_inbox(gallra: App) -> RecordingSummary:
     return summary
 
 
-def ingest_recordings(gallra: App, folders: list[Path] | None = None) -> RecordingSummary:
+def ingest_recordings(
+    gallra: App,
+    folders: list[Path] | None = None,
+    *,
+    progress: Callable[[RecordingSummary], None] | None = None,
+) -> RecordingSummary:
     """The given folders, or every configured drop folder and the S3 inbox."""
     rec = gallra.settings.recordings
     chosen = folders if folders is not None else list(rec.folders)
@@ -152,7 +158,7 @@ def ingest_recordings(gallra: App, folders: list[Path] | None = None) -> Recordi
     ingestor = gallra.recording_ingestor()
     total = RecordingSummary()
     for folder in chosen:
-        _add(total, ingestor.ingest_folder(folder))
+        _add(total, ingestor.ingest_folder(folder, progress=progress))
     if folders is None and rec.s3_inbox_bucket:
         _add(total, ingest_s3_inbox(gallra))
     return total

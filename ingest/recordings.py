@@ -15,7 +15,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,13 +123,17 @@ class RecordingIngestor:
                 continue
             yield path
 
-    def ingest_folder(self, root: Path) -> RecordingSummary:
-        """Every stable file below `root`."""
+    def ingest_folder(
+        self, root: Path, *, progress: Callable[[RecordingSummary], None] | None = None
+    ) -> RecordingSummary:
+        """Every stable file below `root`; `progress` is called after each file."""
         if not root.is_dir():
             raise InvalidInput(f"--dir {root}: not a folder")
         summary = RecordingSummary()
         for path in self.files(root):
             self.ingest_file(path, root, summary)
+            if progress is not None:
+                progress(summary)
         return summary
 
     def ingest_file(

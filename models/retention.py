@@ -26,6 +26,7 @@ __all__ = [
     "add_period",
     "compute_expiry",
     "is_deletable",
+    "registry_probe",
 ]
 
 
@@ -159,6 +160,18 @@ def compute_expiry(policy: Policy, item: ItemFacts, subjects: Sequence[SubjectFa
         return Expiry(None, open_ended[0].id, policy.label)
     latest, rule = max(claims, key=lambda claim: claim[0] or date.min)
     return Expiry(latest, rule.id, policy.label)
+
+
+def registry_probe(facts: SubjectFacts, registered_on: date) -> ItemFacts:
+    """A person's registry entry, judged like an agreement record of theirs.
+
+    For a client it is dated at the end of their last agreement (it is that
+    agreement's record); for anyone else at registration (an enquiry's).
+    """
+    day = registered_on
+    if facts.status is SubjectStatus.CLIENT and facts.last_engagement_end is not None:
+        day = min(day, facts.last_engagement_end)
+    return ItemFacts(item_date=day, purpose="agreement", legal_basis=LegalBasis.CONTRACT)
 
 
 def is_deletable(expires_at: datetime | None, *, held: bool, now: datetime) -> bool:

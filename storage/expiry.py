@@ -13,8 +13,8 @@ from sqlmodel import Session, col, select
 from models.clock import local_date
 from models.enums import ItemState, LegalBasis
 from models.policy import Policy
-from models.retention import Expiry, ItemFacts, SubjectFacts, compute_expiry
-from models.tables import Item, ItemSubject
+from models.retention import Expiry, ItemFacts, SubjectFacts, compute_expiry, registry_probe
+from models.tables import Item, ItemSubject, Subject
 from storage.registry import subject_facts
 
 __all__ = [
@@ -175,6 +175,8 @@ def subject_retention(
         latest = max(items, key=lambda i: i.expires_at or datetime.min)
         assert latest.expires_at is not None
         return SubjectRetention(local_date(latest.expires_at), latest.rule_id, len(items), "items")
-    probe = ItemFacts(item_date=today, purpose="agreement", legal_basis=LegalBasis.CONTRACT)
+    subject = session.get(Subject, subject_id)
+    registered = local_date(subject.created_at) if subject is not None else today
+    probe = registry_probe(facts[subject_id], min(registered, today))
     expiry = compute_expiry(policy, probe, [facts[subject_id]])
     return SubjectRetention(expiry.deletable_from, expiry.rule_id, 0, "registry")

@@ -29,10 +29,10 @@ from sqlalchemy import Engine, delete, func, update
 from sqlmodel import Session, col, select
 
 from models.clock import Clock, local_date
-from models.enums import IdentifierKind, ItemKind, ItemState, LegalBasis, SubjectStatus
+from models.enums import IdentifierKind, ItemKind, ItemState, SubjectStatus
 from models.personnummer import keyed_hash
 from models.policy import Policy
-from models.retention import ItemFacts, compute_expiry
+from models.retention import compute_expiry, registry_probe
 from models.tables import (
     Engagement,
     EngagementParty,
@@ -289,12 +289,7 @@ def _registry_expired(
     facts = subject_facts(session, subject_ids=[subject.id])[subject.id]
     if lost_last_item and facts.status is SubjectStatus.PROSPECT:
         return True
-    probe = ItemFacts(
-        item_date=local_date(subject.created_at),
-        purpose="agreement",
-        legal_basis=LegalBasis.CONTRACT,
-    )
-    expiry = compute_expiry(policy, probe, [facts])
+    expiry = compute_expiry(policy, registry_probe(facts, local_date(subject.created_at)), [facts])
     return expiry.expires_at is not None and expiry.expires_at <= today_dt
 
 

@@ -16,11 +16,12 @@ import pytest
 from sqlmodel import Session, col, select
 
 from gallra.settings import get_settings
+from gallra.wiring import App
 from models.policy import load_policy
 from models.tables import Item, LedgerEntry
 from storage import ledger
+from storage.blobs import BlobStore
 from storage.engine import make_engine
-from storage.local import LocalBlobStore
 from storage.registry import add_subject, end_engagement, start_engagement
 from tests.conftest import Cli
 from tests.factory import make_item
@@ -28,10 +29,15 @@ from tests.factory import make_item
 EXPIRED, KEPT = 1500, 50
 
 
-def _populate(home: Path) -> None:
+def _store(home: Path) -> BlobStore:
+    """The store the home's settings (and GALLRA_BLOBS__* env) name."""
+    return App(settings=get_settings(home)).blobs
+
+
+def _populate(home: Path, expired: int = EXPIRED) -> None:
     settings = get_settings(home)
     engine = make_engine(settings.index_url)
-    blobs = LocalBlobStore(settings.blob_path)
+    blobs = _store(home)
     policy = load_policy()
     with Session(engine, expire_on_commit=False) as s:
         old = add_subject(s, display_name="Gammal Klient")
@@ -42,7 +48,7 @@ def _populate(home: Path) -> None:
         end_engagement(s, engagement_id=ended.id, ends_on=date(2019, 6, 30))
         start_engagement(s, client_id=current.id, starts_on=date(2025, 1, 1))
         when = datetime(2019, 1, 1, tzinfo=UTC)
-        for n in range(EXPIRED):
+        for n in range(expired):
             make_item(s, blobs, policy, text=f"gammalt {n}", subjects=[old.id], received=when)
         for n in range(KEPT):
             make_item(s, blobs, policy, text=f"aktuellt {n}", subjects=[current.id])
@@ -53,13 +59,12 @@ def _populate(home: Path) -> None:
 def _check_invariants(home: Path) -> tuple[int, int]:
     settings = get_settings(home)
     engine = make_engine(settings.index_url)
-    blobs = LocalBlobStore(settings.blob_path)
+    blobs = _store(home)
     with Session(engine) as s:
         rows = list(s.exec(select(Item)))
         keys_with_rows = {r.blob_key for r in rows}
-        for row in rows:
-            if row.state == "live":
-                assert blobs.exists(row.blob_key), f"live item {row.id} lost its blob"
+        live = [row.blob_key for row in rows if row.state == "live"]
+        assert not set(live) - blobs.remaining(live), "a live item lost its blob"
         orphans = set(blobs.keys()) - keys_with_rows
         assert not orphans, f"{len(orphans)} blobs without a row"
         assert ledger.verify(s).ok
@@ -74,10 +79,24 @@ def _check_invariants(home: Path) -> tuple[int, int]:
 
 
 @pytest.mark.integration
-def test_sweep_killed_at_random_points_finishes_cleanly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", ["local", "s3-versioned"])
+def test_sweep_killed_at_random_points_finishes_cleanly(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expired = EXPIRED
+    if store == "s3-versioned":
+        from storage.s3 import make_s3_client
+        from tests.conftest import new_bucket
+
+        endpoint = request.getfixturevalue("s3_endpoint")
+        bucket = new_bucket(make_s3_client(endpoint_url=endpoint), versioned=True)
+        monkeypatch.setenv("GALLRA_BLOBS__BACKEND", "s3")
+        monkeypatch.setenv("GALLRA_BLOBS__BUCKET", bucket)
+        monkeypatch.setenv("GALLRA_BLOBS__ENDPOINT_URL", endpoint)
+        expired = 300  # moto answers ~10 ms a request
     cli = Cli(tmp_path / "home")
     assert cli("init").code == 0
-    _populate(cli.home)
+    _populate(cli.home, expired)
     env = {**os.environ, "GALLRA_HOME": str(cli.home), "GALLRA_NOW": "2026-11-30"}
     rng = random.Random(20261130)
     kills = 0
@@ -100,6 +119,6 @@ def test_sweep_killed_at_random_points_finishes_cleanly(tmp_path: Path) -> None:
     assert final.code == 0, final.err
     assert final.json()["failures"] == []
     rows, ledgered = _check_invariants(cli.home)
-    assert (rows, ledgered) == (KEPT, EXPIRED)
+    assert (rows, ledgered) == (KEPT, expired)
     assert cli("sweep", "--json", now="2026-11-30").json()["deleted"] == 0
     assert cli("ledger", "verify").code == 0
