@@ -17,6 +17,9 @@ __all__ = ["nightly"]
 
 def nightly(
     ctx: typer.Context,
+    history_days: Annotated[
+        int, typer.Option(help="Delete Prefect's own finished runs older than this many days.")
+    ] = 30,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run's report.")] = False,
 ) -> None:
     """Run the nightly flow now: pull every mail source, then enforce retention."""
@@ -29,7 +32,7 @@ def nightly(
     from flows.nightly import nightly as nightly_flow
 
     try:
-        report: dict[str, Any] = nightly_flow()
+        report: dict[str, Any] = nightly_flow(history_days=history_days)
     except NightlyFailed as exc:
         raise ConfigError(f"nightly run failed: {exc}") from None
     sweep = report.get("sweep", {})

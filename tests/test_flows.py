@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -75,10 +76,10 @@ def test_nightly_leaves_no_personal_data_in_prefect(
         "TMPDIR": str(tmpdir),
     }
 
-    def nightly(now: str | None = None) -> subprocess.CompletedProcess[bytes]:
+    def nightly(now: str | None = None, *more: str) -> subprocess.CompletedProcess[bytes]:
         extra = ["--now", now] if now else []
         return subprocess.run(
-            [sys.executable, "-m", "gallra", *extra, "nightly", "--json"],
+            [sys.executable, "-m", "gallra", *extra, "nightly", "--json", *more],
             env=env,
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -91,8 +92,11 @@ def test_nightly_leaves_no_personal_data_in_prefect(
     assert b"nightly run failed: nightly steps failed: mail:old-account" in first.stderr
     with_ok_source = (cli.home / "gallra.toml").read_text().split("[[mail.sources]]\n")[1]
     (cli.home / "gallra.toml").write_text("[[mail.sources]]\n" + with_ok_source)
-    done = nightly("2027-06-02")  # months later: the prospects' mail and entries are swept
+    # Months later: the prospects' mail and entries are swept, and Prefect's own record of
+    # the first run is pruned (history kept 0 days here, 30 by default).
+    done = nightly("2027-06-02", "--history-days", "0")
     assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["history_pruned"] >= 1
 
     swept = cli("ledger", "verify", "--json").json()
     assert swept["entries"] >= 5  # messages and people were deleted during these runs
