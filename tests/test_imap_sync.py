@@ -46,6 +46,17 @@ def imap_cli(cli: Cli, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> Cli
     return cli
 
 
+def source_toml(
+    server: Dovecot, *, port: int | None = None, security: str = "none", extra: str = ""
+) -> str:
+    """A [[mail.sources]] entry named "practice" for this Dovecot."""
+    return (
+        "[[mail.sources]]\n"
+        f'name = "practice"\nhost = "127.0.0.1"\nport = {port or server.port}\n'
+        f'security = "{security}"\nuser = "{server.user}"\npassword_env = "{PW_ENV}"\n{extra}'
+    )
+
+
 def sync(cli: Cli, dovecot: Dovecot, *folders: str) -> dict[str, int]:
     url = f"imap://{dovecot.user}@127.0.0.1:{dovecot.port}"
     chosen = [arg for folder in folders for arg in ("--folder", folder)]
@@ -151,10 +162,7 @@ def test_after_store_delete_removes_server_copies_only_once_stored(
 ) -> None:
     dovecot.append("INBOX", [message(n) for n in range(6)])
     (imap_cli.home / "gallra.toml").write_text(
-        "[[mail.sources]]\n"
-        f'name = "practice"\nhost = "127.0.0.1"\nport = {dovecot.port}\nsecurity = "none"\n'
-        f'user = "{dovecot.user}"\npassword_env = "{PW_ENV}"\nfolders = ["INBOX"]\n'
-        'after_store = "delete"\n'
+        source_toml(dovecot, extra='folders = ["INBOX"]\nafter_store = "delete"\n')
     )
     result = imap_cli("ingest", "mail", "--json")
     assert result.code == 0, result.err and result.json()["new"] == 6
@@ -267,9 +275,7 @@ def test_sweep_deletes_the_server_copy_only_when_enforcing_and_only_exact_bytes(
     dovecot.append("INBOX", [*originals, forged])
     dovecot.append("Sent", [originals[1]])
     (imap_cli.home / "gallra.toml").write_text(
-        "[[mail.sources]]\n"
-        f'name = "practice"\nhost = "127.0.0.1"\nport = {dovecot.port}\nsecurity = "none"\n'
-        f'user = "{dovecot.user}"\npassword_env = "{PW_ENV}"\nenforce_retention = true\n'
+        source_toml(dovecot, extra="enforce_retention = true\n")
     )
     ingested = imap_cli("ingest", "mail", "--json")
     assert ingested.code == 0, ingested.err
@@ -303,10 +309,7 @@ def test_sweep_with_the_server_down_keeps_items_and_retries(
 ) -> None:
     dovecot.append("INBOX", [message(n) for n in range(2)])
     (imap_cli.home / "gallra.toml").write_text(
-        "[[mail.sources]]\n"
-        f'name = "practice"\nhost = "127.0.0.1"\nport = {dovecot.port}\nsecurity = "none"\n'
-        f'user = "{dovecot.user}"\npassword_env = "{PW_ENV}"\nenforce_retention = true\n'
-        'folders = ["INBOX"]\n'
+        source_toml(dovecot, extra='enforce_retention = true\nfolders = ["INBOX"]\n')
     )
     assert imap_cli("ingest", "mail").code == 0
     dovecot.stop()
@@ -334,11 +337,7 @@ def test_tls_and_starttls_verify_the_server(
         monkeypatch.setenv(PW_ENV, server.password)
         server.append("INBOX", [message(1), message(2)])
         port = server.tls_port if use_tls_port else server.port
-        source = (
-            "[[mail.sources]]\n"
-            f'name = "practice"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "{security}"\n'
-            f'user = "{server.user}"\npassword_env = "{PW_ENV}"\nfolders = ["INBOX"]\n'
-        )
+        source = source_toml(server, port=port, security=security, extra='folders = ["INBOX"]\n')
         (cli.home / "gallra.toml").write_text(source)
         untrusted = cli("ingest", "mail")
         assert untrusted.code == 2 and "cannot connect" in untrusted.err  # unknown CA refused
