@@ -183,3 +183,25 @@ def test_s3_inbox_on_moto_and_the_cli(
     doctor = cli("doctor", "--json").json()
     assert len(doctor["quarantined"]) == 1
     assert doctor["quarantined"][0]["reason"].startswith("content is application/x-")
+
+
+def test_after_store_move_and_keep(tmp_path: Path, policy: Policy) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'index.db'}")
+    migrate(engine)
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    for mode in ("move", "keep"):
+        drop = tmp_path / f"drop-{mode}"
+        drop.mkdir()
+        speech(drop / f"{mode}.wav", f"Inspelning som ska {mode}.")
+        (drop / f"{mode}.wav.json").write_text("{}")
+        settle(drop)
+        rules = RecordingRules(
+            quarantine=tmp_path / "q",
+            after_store=mode,
+            move_to=tmp_path / "done",
+        )
+        summary = RecordingIngestor(engine, blobs, policy, SystemClock(), rules).ingest_folder(drop)
+        assert summary.new == 1
+        left = sorted(p.name for p in drop.iterdir())
+        assert left == ([] if mode == "move" else [f"{mode}.wav", f"{mode}.wav.json"])
+    assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["move.wav", "move.wav.json"]
