@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from sqlalchemy import Engine, insert
 from sqlmodel import Session, col, select
 
 from ingest.mail_batch import Parsed, attachment_key, store_all, tag_batch
-from ingest.parse import ParsedMessage, parse_many, parse_message
+from ingest.parse import ParsedMessage, exit_with_parent, parse_many, parse_message
 from ingest.tagging import TaggingRules, bulk_reason, is_accounting, people_in
 from models.clock import Clock
 from models.enums import ItemKind, LegalBasis, ParseStatus, Role
@@ -122,7 +123,12 @@ class MailIngestor:
             return lambda: [parse_message(data) for data in datas]
         if self._pool is None:
             # spawn, not fork: this process has threads (IMAP prefetch, blob puts).
-            self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                self._workers,
+                mp_context=get_context("spawn"),
+                initializer=exit_with_parent,
+                initargs=(os.getpid(),),
+            )
         futures = [
             self._pool.submit(parse_many, datas[i :: self._workers]) for i in range(self._workers)
         ]

@@ -24,6 +24,7 @@ from typing import ClassVar
 __all__ = [
     "Attachment",
     "ParsedMessage",
+    "exit_with_parent",
     "html_to_text",
     "parse_many",
     "parse_message",
@@ -312,3 +313,32 @@ def _parse(message: Message) -> ParsedMessage:
 def parse_many(datas: list[bytes]) -> list[ParsedMessage]:
     """`parse_message` over a list (one call per worker process, not one per message)."""
     return [parse_message(data) for data in datas]
+
+
+def exit_with_parent(parent_pid: int) -> None:
+    """Worker initializer: leave when the process that started us is gone.
+
+    A parse worker whose parent was killed (SIGKILL, OOM) would otherwise live
+    on as an orphan holding memory. Linux gets the parent-death signal; every
+    platform also gets a watchdog thread.
+    """
+    import ctypes
+    import os
+    import signal
+    import threading
+    import time
+
+    try:
+        libc = ctypes.CDLL(None)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:
+        os._exit(0)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

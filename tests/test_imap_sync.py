@@ -180,6 +180,22 @@ def test_wrong_password_is_one_clear_line(
     assert result.err.strip() == "gallra: mail source adhoc: login refused"
 
 
+def _orphan_workers() -> set[int]:
+    """Pids of multiprocessing children whose parent is gone (reparented to init)."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == 1 and b"multiprocessing" in cmdline:
+            found.add(int(proc.name))
+    return found
+
+
 def _invariants(home: Path) -> int:
     settings = get_settings(home)
     engine = make_engine(settings.index_url)
@@ -209,6 +225,7 @@ def test_ingest_killed_at_random_points_ends_exact(imap_cli: Cli, dovecot: Dovec
     url = f"imap://{dovecot.user}@127.0.0.1:{dovecot.port}"
     env = {**os.environ, "GALLRA_HOME": str(imap_cli.home), "GALLRA_MAIL__BATCH_SIZE": "20"}
     rng = random.Random(5)
+    orphans_before = _orphan_workers()
     kills = 0
     for _ in range(5):
         proc = subprocess.Popen(
@@ -259,6 +276,11 @@ def test_ingest_killed_at_random_points_ends_exact(imap_cli: Cli, dovecot: Dovec
     )
     assert final.returncode == 0, final.stderr
     assert _invariants(imap_cli.home) == 300  # no orphan blob, every message exactly once
+    # The killed runs' parse workers left with their parents: no orphan processes.
+    deadline = time.monotonic() + 10
+    while _orphan_workers() - orphans_before and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert _orphan_workers() - orphans_before == set()
 
 
 def test_sweep_deletes_the_server_copy_only_when_enforcing_and_only_exact_bytes(
