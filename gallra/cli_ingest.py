@@ -19,6 +19,7 @@ from ingest.archives import batched, read_eml_dir, read_maildir, read_mbox
 from ingest.mail import IngestSummary, MailIngestor, RawMessage
 from models.enums import ParseStatus
 from models.tables import Item
+from storage.reconcile import reconcile
 
 __all__ = ["doctor", "ingest_app"]
 
@@ -120,9 +121,19 @@ def ingest_mail(
     emit(data, as_json=as_json, lines=summary_lines(summary))
 
 
-def doctor(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """List what needs a person: parse errors, warnings, items still pending."""
+def doctor(
+    ctx: typer.Context,
+    verify: Annotated[bool, typer.Option("--verify", help="Re-hash every stored blob.")] = False,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Delete orphan blobs older than a day (ledgered).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """What needs a person: parse errors, quarantine, and index/store mismatches."""
     gallra = app_of(ctx)
+    integrity = reconcile(
+        gallra.require_index(), gallra.blobs, now=gallra.clock.now(), verify=verify, repair=repair
+    )
     watched = [ParseStatus.ERROR, ParseStatus.WARNING, ParseStatus.PENDING, ParseStatus.QUARANTINED]
     with gallra.session() as session:
         counts = dict(
@@ -148,8 +159,28 @@ def doctor(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     lines += [f"  item {r['item_id']} ({r['kind']}) {r['status']}: {r['reason']}" for r in rows]
     lines += [f"quarantined files in {quarantine}: {len(quarantined)}"]
     lines += [f"  {q['file']}: {q['reason']}" for q in quarantined]
+    lines += [
+        f"store: {integrity.blobs} blobs, {integrity.rows} rows; "
+        f"{len(integrity.orphan_blobs)} blobs without a row, "
+        f"{len(integrity.missing_blobs)} rows without a blob"
+        + (
+            f", {len(integrity.corrupt)} of {integrity.verified} failed verification"
+            if verify
+            else ""
+        )
+    ]
+    lines += [f"  MISSING blob of item {i}" for i in integrity.missing_blobs]
+    lines += [f"  CORRUPT item {i}: bytes do not match their sha256" for i in integrity.corrupt]
+    lines += [f"  deleted orphan blob {k} (ledgered)" for k in integrity.orphans_deleted]
     emit(
-        {"counts": counts, "flagged": rows, "quarantined": quarantined},
+        {
+            "counts": counts,
+            "flagged": rows,
+            "quarantined": quarantined,
+            "integrity": asdict(integrity),
+        },
         as_json=as_json,
         lines=lines,
     )
+    if not integrity.ok and (verify or repair):
+        raise typer.Exit(1)

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import BinaryIO, Protocol
 
 from storage.errors import BadBlobKey
@@ -126,4 +127,8 @@ class BlobStore(Protocol):
 
     def keys(self, prefix: str = "") -> Iterator[str]:
         """Every key under `prefix`."""
+        ...
+
+    def modified(self, key: str) -> datetime | None:
+        """When the current copy of `key` was written (None when absent)."""
         ...

@@ -6,6 +6,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -94,6 +95,13 @@ class LocalBlobStore:
     def exists(self, key: str) -> bool:
         """Whether the file is there."""
         return self._path(key).exists()
+
+    def modified(self, key: str) -> datetime | None:
+        """The file's modification time."""
+        try:
+            return datetime.fromtimestamp(self._path(key).stat().st_mtime, UTC)
+        except FileNotFoundError:
+            return None
 
     def remaining(self, keys: Iterable[str]) -> set[str]:
         """The keys whose file is still there."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import boto3
@@ -169,6 +170,16 @@ class S3BlobStore:
                 return False
             raise StorageError(f"blob {key}: check failed ({_code(exc)})") from exc
         return True
+
+    def modified(self, key: str) -> datetime | None:
+        """The object's LastModified."""
+        try:
+            head = self._client.head_object(Bucket=self.bucket, Key=self._full(key))
+        except ClientError as exc:
+            if _code(exc) in _NOT_FOUND:
+                return None
+            raise StorageError(f"blob {key}: check failed ({_code(exc)})") from exc
+        return head["LastModified"]
 
     def remaining(self, keys: Iterable[str]) -> set[str]:
         """Keys of which any version, marker or current object is left (one listing for many)."""

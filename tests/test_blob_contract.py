@@ -162,3 +162,12 @@ def test_short_reads_are_not_taken_for_the_end_of_the_stream(store: BlobStore) -
     assert stored.size == len(data)
     with store.open("trickle") as stream:
         assert hashlib.sha256(stream.read()).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_modified_time_of_present_and_absent_keys(store: BlobStore) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    store.put("when", io.BytesIO(b"x"))
+    written = store.modified("when")
+    assert written is not None and abs(datetime.now(UTC) - written) < timedelta(minutes=5)
+    assert store.modified("never-written") is None
