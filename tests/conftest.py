@@ -35,6 +35,14 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "eu-north-1")
 
 
 @pytest.fixture(scope="session")
+def corpora() -> Path:
+    """The shared public corpora; a missing copy fails the run rather than skipping tests."""
+    if not (CORPORA / "email").is_dir() or not (CORPORA / "audio").is_dir():
+        pytest.fail(f"shared corpora not found at {CORPORA}: CI lays shared/ beside the clone")
+    return CORPORA
+
+
+@pytest.fixture(scope="session")
 def policy() -> Policy:
     """The shipped default policy."""
     return load_policy()

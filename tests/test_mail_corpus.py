@@ -35,10 +35,9 @@ def corpus_messages() -> Iterator[RawMessage]:
     yield from read_maildir(EMAIL / "stalwart-mail-parser" / "resources" / "maildir")
 
 
-@pytest.mark.skipif(not EMAIL.exists(), reason="shared corpus missing")
 @pytest.mark.parametrize("workers", [0, 2], ids=["inline", "2-parse-workers"])
 def test_the_whole_corpus_ingests_with_nothing_lost(
-    tmp_path: Path, policy: Policy, workers: int
+    tmp_path: Path, policy: Policy, workers: int, corpora: Path
 ) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'index.db'}")
     migrate(engine)

@@ -65,7 +65,7 @@ def setup(tmp_path: Path, policy: Policy) -> tuple[RecordingIngestor, Path, Path
 
 
 def test_every_real_corpus_file_is_accepted_and_every_decoy_quarantined(
-    setup: tuple[RecordingIngestor, Path, Path],
+    setup: tuple[RecordingIngestor, Path, Path], corpora: Path
 ) -> None:
     ingestor, drop, quarantine = setup
     shutil.copytree(
