@@ -114,8 +114,16 @@ def ingest_mail(
                     "or configure [[mail.sources]] in gallra.toml"
                 )
         summary = IngestSummary()
+
+        def show(folder: str, done: int, total: int) -> None:
+            sys.stderr.write(f"\r  {folder}: {done}/{total} messages")
+            sys.stderr.flush()
+
+        on_terminal = sys.stderr.isatty() and not as_json
         for chosen in sources:
-            summary.add(sync_source(gallra, chosen))
+            summary.add(sync_source(gallra, chosen, progress=show if on_terminal else None))
+        if on_terminal:
+            sys.stderr.write("\n")
     data = asdict(summary)
     data.pop("item_ids")
     emit(data, as_json=as_json, lines=summary_lines(summary))

@@ -17,7 +17,7 @@ from gallra.settings import ImapSourceSettings
 from gallra.wiring import App
 from ingest.imap import ImapMailbox
 from ingest.mail import IngestSummary
-from ingest.mail_sync import SyncOptions, sync_mailbox
+from ingest.mail_sync import Progress, SyncOptions, sync_mailbox
 from ingest.recordings import RecordingSummary
 from storage.sweep import SweepOptions, SweepResult, run_sweep
 
@@ -51,7 +51,9 @@ def adhoc_source(
     )
 
 
-def sync_source(gallra: App, source: ImapSourceSettings) -> IngestSummary:
+def sync_source(
+    gallra: App, source: ImapSourceSettings, *, progress: Progress | None = None
+) -> IngestSummary:
     """Sync one configured IMAP source; counts summed over its folders."""
     config = gallra.imap_config(source)
     own = (source.user.lower(),) if "@" in source.user else ()
@@ -68,6 +70,7 @@ def sync_source(gallra: App, source: ImapSourceSettings) -> IngestSummary:
             options,
             source_name=source.name,
             now=gallra.clock.now(),
+            progress=progress,
         )
     total = IngestSummary()
     for report in reports:

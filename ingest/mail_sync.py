@@ -25,7 +25,7 @@ from models.tables import Item, SyncState
 from models.types import utcnow
 from storage.engine import transaction
 
-__all__ = ["FolderReport", "SyncOptions", "sync_mailbox"]
+__all__ = ["FolderReport", "Progress", "SyncOptions", "sync_mailbox"]
 
 
 @dataclass(frozen=True)
@@ -83,12 +83,16 @@ def _cutoff_prefix(mailbox: ImapMailbox, uids: Sequence[int], cutoff: datetime) 
     return taken
 
 
+Progress = Callable[[str, int, int], None]  # folder, messages done, messages to do
+
+
 def _sync_folder(
     mailbox: ImapMailbox,
     ingestor: MailIngestor,
     report: FolderReport,
     options: SyncOptions,
     now: datetime,
+    progress: Progress | None = None,
 ) -> None:
     """Sync one folder, adding to `report` batch by batch (so a retry loses no count)."""
     source_name = f"imap:{mailbox.config.name}"
@@ -109,6 +113,9 @@ def _sync_folder(
     batches = [
         list(uids[i : i + options.batch_size]) for i in range(0, len(uids), options.batch_size)
     ]
+
+    def start_of(index: int) -> int:
+        return min(index * options.batch_size, len(uids))
 
     def fetch(batch: list[int]) -> list[FetchedMessage]:
         wanted = _unknown_by_message_id(mailbox, ingestor, batch) if reconcile else batch
@@ -135,6 +142,8 @@ def _sync_folder(
                 raws, in_commit=_save_state(source_name, folder, uidvalidity, batch[-1])
             )
             report.summary.add(summary)
+            if progress is not None:
+                progress(folder, start_of(index + 1), len(uids))
             if not prefetch:
                 if fetched:
                     # Only after the batch's bytes were stored (sha256 checked) and committed.
@@ -165,6 +174,7 @@ def sync_mailbox(
     *,
     source_name: str,
     now: datetime,
+    progress: Progress | None = None,
 ) -> list[FolderReport]:
     """Sync every folder of one source, reconnecting on network failure.
 
@@ -184,7 +194,7 @@ def sync_mailbox(
                 if folder in done:
                     continue
                 report = reports.setdefault(folder, FolderReport(folder))
-                _sync_folder(mailbox, ingestor, report, options, now)
+                _sync_folder(mailbox, ingestor, report, options, now, progress)
                 done.add(folder)
             break
         except Refused:

@@ -65,7 +65,7 @@ class Dovecot:
     user = "coach"
     password = "dovecot-test-password"
 
-    def __init__(self, *, tls: bool = False) -> None:
+    def __init__(self, *, tls: bool = False, oauth2_introspection_url: str = "") -> None:
         # Not pytest's tmp_path: its ancestors are 0700 and Dovecot's auth process
         # (user dovecot) must traverse to the users file. Only test credentials live here.
         root = Path(tempfile.mkdtemp(prefix="gallra-dovecot-"))
@@ -88,6 +88,20 @@ class Dovecot:
                     "  inet_listener imaps {\n    address = 127.0.0.1\n"
                     f"    port = {self.tls_port}\n"
                 ),
+            )
+        if oauth2_introspection_url:
+            # XOAUTH2/OAUTHBEARER: Dovecot asks this URL whether a token is active.
+            (root / "oauth2.conf.ext").write_text(
+                f"introspection_url = {oauth2_introspection_url}\nintrospection_mode = post\n"
+                "username_attribute = username\nactive_attribute = active\nactive_value = true\n"
+            )
+            config = config.replace(
+                "auth_mechanisms = plain login", "auth_mechanisms = plain login xoauth2 oauthbearer"
+            ).replace(
+                "passdb {",
+                "passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+                f"  args = {root}/oauth2.conf.ext\n}}\npassdb {{",
+                1,
             )
         (root / "dovecot.conf").write_text(config)
         users = root / "users"

@@ -369,3 +369,88 @@ def test_tls_and_starttls_verify_the_server(
         assert trusted.json()["new"] == 2
     finally:
         server.remove()
+
+
+def test_xoauth2_login_with_a_token_from_the_environment(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN a server checking OAuth2 tokens THEN a valid token logs in, a wrong one is refused."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    from urllib.parse import parse_qs
+
+    from tests.servers import free_port
+
+    token = "token-for-tests-only"
+
+    class Introspection(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+            active = parse_qs(body).get("token", [""])[0] == token
+            data = json.dumps({"active": active, "username": "coach"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    port = free_port()
+    introspection = HTTPServer(("127.0.0.1", port), Introspection)
+    threading.Thread(target=introspection.serve_forever, daemon=True).start()
+    server = Dovecot(oauth2_introspection_url=f"http://127.0.0.1:{port}/introspect")
+    server.start()
+    try:
+        server.append("INBOX", [message(1), message(2)])
+        (cli.home / "gallra.toml").write_text(
+            "[[mail.sources]]\n"
+            f'name = "practice"\nhost = "127.0.0.1"\nport = {server.port}\nsecurity = "none"\n'
+            f'user = "{server.user}"\noauth2_token_env = "GALLRA_TEST_TOKEN"\nfolders = ["INBOX"]\n'
+        )
+        monkeypatch.setenv("GALLRA_TEST_TOKEN", "expired-token")
+        refused = cli("ingest", "mail")
+        assert (
+            refused.code == 2
+            and refused.err.strip() == "gallra: mail source practice: login refused"
+        )
+        monkeypatch.setenv("GALLRA_TEST_TOKEN", token)
+        accepted = cli("ingest", "mail", "--json")
+        assert accepted.code == 0, accepted.err
+        assert accepted.json()["new"] == 2
+        assert "method=XOAUTH2" in (server.root / "dovecot.log").read_text()
+    finally:
+        server.remove()
+        introspection.shutdown()
+        introspection.server_close()
+
+
+def test_progress_is_shown_on_a_terminal_only(imap_cli: Cli, dovecot: Dovecot) -> None:
+    dovecot.append("INBOX", [message(n) for n in range(150)])
+    env = {**os.environ, "GALLRA_HOME": str(imap_cli.home), "GALLRA_MAIL__PARSE_WORKERS": "0"}
+    command = (
+        f"{sys.executable} -m gallra ingest mail --imap "
+        f"imap://{dovecot.user}@127.0.0.1:{dovecot.port} --password-env {PW_ENV}"
+    )
+    on_tty = subprocess.run(
+        ["script", "-qec", command, "/dev/null"],
+        env=env,
+        timeout=300,
+        capture_output=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert on_tty.returncode == 0, on_tty.stdout[-2000:]
+    assert b"INBOX: 100/150 messages" in on_tty.stdout and b"INBOX: 150/150" in on_tty.stdout
+    dovecot.append("INBOX", [message(n) for n in range(150, 160)])
+    piped = subprocess.run(
+        command.split(),
+        env=env,
+        timeout=300,
+        capture_output=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert piped.returncode == 0 and b"messages" not in piped.stderr  # no progress when piped
