@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -162,14 +163,16 @@ class App:
                 )
         return erasers
 
-    def recording_ingestor(self, *, after_store: str | None = None) -> RecordingIngestor:
+    def recording_ingestor(
+        self, *, after_store: Literal["delete", "keep", "move"] | None = None
+    ) -> RecordingIngestor:
         """The recordings pipeline with the configured checks."""
         rec = self.settings.recordings
         rules = RecordingRules(
             quarantine=rec.quarantine or self.settings.home / "quarantine",
             allowed=tuple(rec.allowed),
             stable_seconds=rec.stable_seconds,
-            after_store=after_store or rec.after_store,  # type: ignore[arg-type]
+            after_store=after_store or rec.after_store,
             move_to=rec.move_to,
             special_category=rec.special_category,
         )

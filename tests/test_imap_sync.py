@@ -224,24 +224,25 @@ def test_ingest_killed_at_random_points_ends_exact(imap_cli: Cli, dovecot: Dovec
     dovecot.append("INBOX", messages)
     url = f"imap://{dovecot.user}@127.0.0.1:{dovecot.port}"
     env = {**os.environ, "GALLRA_HOME": str(imap_cli.home), "GALLRA_MAIL__BATCH_SIZE": "20"}
+    argv = [
+        sys.executable,
+        "-m",
+        "gallra",
+        "ingest",
+        "mail",
+        "--imap",
+        url,
+        "--password-env",
+        PW_ENV,
+        "--folder",
+        "INBOX",
+    ]
     rng = random.Random(5)
     orphans_before = _orphan_workers()
     kills = 0
     for _ in range(5):
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gallra",
-                "ingest",
-                "mail",
-                "--imap",
-                url,
-                "--password-env",
-                PW_ENV,
-                "--folder",
-                "INBOX",
-            ],
+            argv,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -255,19 +256,7 @@ def test_ingest_killed_at_random_points_ends_exact(imap_cli: Cli, dovecot: Dovec
         _invariants(imap_cli.home)  # no duplicate, every blob matches (orphans adopted on re-run)
     assert kills >= 1
     final = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gallra",
-            "ingest",
-            "mail",
-            "--imap",
-            url,
-            "--password-env",
-            PW_ENV,
-            "--folder",
-            "INBOX",
-        ],
+        argv,
         env=env,
         stdin=subprocess.DEVNULL,
         capture_output=True,
