@@ -36,6 +36,11 @@ def _maildir_folders(
 ) -> Iterator[tuple[str, mailbox.Maildir]]:
     yield prefix or "INBOX", box
     for name in sorted(box.list_folders()):
+        # Tools keep their own dot-folders in a Maildir (notmuch's .notmuch/, say):
+        # only a folder with cur/ or new/ holds mail.
+        folder = Path(box._path) / f".{name}"
+        if not (folder / "cur").is_dir() and not (folder / "new").is_dir():
+            continue
         yield from _maildir_folders(box.get_folder(name), f"{prefix}.{name}" if prefix else name)
 
 

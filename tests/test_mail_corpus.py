@@ -78,3 +78,17 @@ def test_the_whole_corpus_ingests_with_nothing_lost(
     assert (again.new, again.duplicates) == (0, 40)
     ingestor.close()
     engine.dispose()
+
+
+def test_maildir_with_a_tools_dot_folder_and_a_real_subfolder(tmp_path: Path) -> None:
+    """GIVEN a Maildir holding notmuch's .notmuch/ beside a real .Sent folder
+    THEN the tool's folder is passed over and every message of both mail folders is read."""
+    root = tmp_path / "Maildir"
+    for folder in (root, root / ".Sent"):
+        for sub in ("cur", "new", "tmp"):
+            (folder / sub).mkdir(parents=True)
+    (root / ".notmuch" / "xapian").mkdir(parents=True)
+    (root / "cur" / "1.a:2,S").write_bytes(b"Subject: one\r\n\r\nbody\r\n")
+    (root / ".Sent" / "cur" / "2.b:2,S").write_bytes(b"Subject: two\r\n\r\nbody\r\n")
+    found = {(m.source, m.source_ref.split(".")[0]) for m in read_maildir(root)}
+    assert found == {("maildir:Maildir/INBOX", "1"), ("maildir:Maildir/Sent", "2")}
