@@ -16,6 +16,7 @@ from sqlmodel import Field, SQLModel
 from models.types import UTCDateTime, utcnow
 
 __all__ = [
+    "AuditEvent",
     "Consent",
     "Engagement",
     "EngagementParty",
@@ -30,6 +31,8 @@ __all__ = [
     "Subject",
     "SweepReport",
     "SyncState",
+    "WebSession",
+    "WebUser",
 ]
 
 
@@ -90,6 +93,7 @@ class Item(SQLModel, table=True):
 
     __table_args__ = (
         Index("ix_item_state_expires", "state", "expires_at"),
+        Index("ix_item_state_received", "state", "received_at"),
         Index("ix_item_source_ref", "source", "source_ref"),
     )
 
@@ -225,3 +229,38 @@ class SweepReport(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     dry_run: bool = False
     summary: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+
+
+class WebUser(SQLModel, table=True):
+    """Someone who may log in to the web page; the password only as a slow hash."""
+
+    __table_args__ = (UniqueConstraint("username", name="uq_webuser_username"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str
+    password_hash: str
+    failed_logins: int = 0
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = _now_field()
+
+
+class WebSession(SQLModel, table=True):
+    """A logged-in browser: only a hash of its cookie is kept, so a copied index opens none."""
+
+    token_hash: str = Field(primary_key=True)
+    user_id: int = Field(foreign_key="webuser.id", ondelete="CASCADE")
+    csrf_token: str
+    created_at: datetime = _now_field()
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who viewed, searched, downloaded or changed what, and when; never any content."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    actor: str
+    action: str
+    item_id: int | None = None
+    subject_id: int | None = None
+    detail: str = Field(default="{}", sa_column=Column(Text, nullable=False))

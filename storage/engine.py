@@ -74,11 +74,15 @@ def transaction(engine: Engine) -> Iterator[Session]:
 def scrub_after_delete(engine: Engine) -> None:
     """Leave no readable residue of deleted rows in the index files.
 
-    secure_delete zeroes freed pages in the database file, but the WAL still
-    holds the old pages until a checkpoint: truncate it. PostgreSQL keeps dead
-    tuples until VACUUM, which autovacuum runs; nothing to do in-line here.
+    FTS5 keeps a deleted document's terms in older index segments until they
+    are merged (SQLite 3.40 has no fts5 secure-delete): 'optimize' merges
+    them all away. secure_delete then zeroes the freed pages in the database
+    file, but the WAL still holds the old pages until a checkpoint: truncate
+    it. PostgreSQL keeps dead tuples until VACUUM, which autovacuum runs.
     """
     if engine.dialect.name == "sqlite":
+        with engine.begin() as connection:
+            connection.exec_driver_sql("INSERT INTO item_fts(item_fts) VALUES ('optimize')")
         with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
