@@ -18,8 +18,10 @@ from gallra import (
     cli_policy,
     cli_recordings,
     cli_rights,
+    cli_search,
     cli_subjects,
     cli_sweep,
+    cli_web,
 )
 from gallra.context import app_of
 from gallra.output import emit
@@ -56,6 +58,10 @@ app.command("requests")(cli_rights.requests_list)
 app.command("export")(cli_rights.export_cmd)
 app.command("erase")(cli_rights.erase_cmd)
 app.command("object")(cli_rights.object_cmd)
+app.command("search")(cli_search.search_cmd)
+app.command("audit")(cli_search.audit_cmd)
+app.command("web")(cli_web.web)
+app.command("passwd")(cli_web.passwd)
 
 _TOML_TEMPLATE = """\
 # gallra settings. Environment variables GALLRA_<SECTION>__<KEY> override these.
@@ -96,9 +102,16 @@ def _root(
 @app.command()
 def init(
     ctx: typer.Context,
+    web_user: cli_web.UserOpt = "coach",
+    web_password_env: cli_web.PasswordEnvOpt = None,
+    web_password_file: cli_web.PasswordFileOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Create GALLRA_HOME with settings, a hash key and an empty, migrated index."""
+    """Create GALLRA_HOME with settings, a hash key, an empty, migrated index and a web login.
+
+    The web password comes from --web-password-env or --web-password-file, or
+    is asked for on a terminal; without any, the login is left for `gallra passwd`.
+    """
     gallra = app_of(ctx)
     home = gallra.settings.home
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -117,8 +130,16 @@ def init(
     migrate(gallra.engine)
     _ = gallra.blobs
     _ = gallra.policy
+    password = cli_web.read_password(env=web_password_env, file=web_password_file, prompt=True)
+    if password is not None:
+        cli_web.store_password(gallra, username=web_user, password=password)
     emit(
-        {"home": str(home), "created": created, "index": "ready"},
+        {
+            "home": str(home),
+            "created": created,
+            "index": "ready",
+            "web_login": password is not None,
+        },
         as_json=as_json,
         lines=[f"gallra home: {home}"]
         + [f"created {path}" for path in created]
@@ -130,7 +151,12 @@ def init(
             if str(key_file) in created
             else []
         )
-        + ["index ready"],
+        + ["index ready"]
+        + (
+            [f"web login for {web_user} set"]
+            if password is not None
+            else ["no web login set: `gallra passwd` sets one"]
+        ),
     )
 
 

@@ -12,14 +12,13 @@ import typer
 from sqlmodel import col, select
 
 from gallra.cli_ingest import ingest_app
+from gallra.coach import assign_item
 from gallra.context import app_of
-from gallra.errors import NotFound
 from gallra.jobs import ingest_recordings
 from gallra.output import emit, iso
 from ingest.recordings import RecordingSummary
 from models.enums import ItemState
-from models.tables import Item, ItemSubject, Subject
-from storage.items import link_subjects, stamp_expiry
+from models.tables import Item, ItemSubject
 
 __all__ = ["item_app", "items_app", "quarantine_entries"]
 
@@ -105,43 +104,18 @@ def item_assign(
     ctx: typer.Context, item_id: int, subject_id: int, as_json: JsonOpt = False
 ) -> None:
     """Tie an item to a person; its expiry is recomputed (a session follows the contract)."""
-    gallra = app_of(ctx)
-    with gallra.session() as session:
-        item = session.get(Item, item_id)
-        if item is None:
-            raise NotFound(f"item {item_id}: no such item")
-        if session.get(Subject, subject_id) is None:
-            raise NotFound(f"subject {subject_id}: no such subject")
-        link_subjects(
-            session, item_id=item_id, links=[(subject_id, "assigned", "assigned by the coach")]
-        )
-        subject_ids = [
-            s
-            for s in session.exec(
-                select(ItemSubject.subject_id).where(ItemSubject.item_id == item_id)
-            )
-        ]
-        children = list(session.exec(select(Item).where(Item.parent_id == item_id)))
-        for child in children:
-            assert child.id is not None
-            link_subjects(
-                session,
-                item_id=child.id,
-                links=[(subject_id, "assigned", f"attachment of item {item_id}")],
-            )
-            stamp_expiry(session, gallra.policy, item=child, subject_ids=subject_ids)
-        stamp_expiry(session, gallra.policy, item=item, subject_ids=subject_ids)
+    done = assign_item(app_of(ctx), item_id=item_id, subject_id=subject_id)
     emit(
         {
             "item_id": item_id,
             "subject_id": subject_id,
-            "expires_at": iso(item.expires_at),
-            "rule": item.rule_id,
+            "expires_at": done.expires_on,
+            "rule": done.rule_id,
         },
         as_json=as_json,
         lines=[
-            f"item {item_id} assigned to subject {subject_id}; rule {item.rule_id}, "
-            f"goes {iso(item.expires_at) or 'not yet (contract running)'}"
+            f"item {item_id} assigned to subject {subject_id}; rule {done.rule_id}, "
+            f"goes {done.expires_on or 'not yet (contract running)'}"
         ],
     )
 

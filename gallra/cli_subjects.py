@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 from sqlmodel import col, func, select
 
+from gallra.coach import finish_engagement
 from gallra.context import app_of, parse_date
 from gallra.errors import NotFound
 from gallra.output import emit, iso
@@ -18,7 +19,6 @@ from storage.registry import (
     NewIdentifier,
     add_party,
     add_subject,
-    end_engagement,
     identifiers_of,
     start_engagement,
 )
@@ -181,20 +181,12 @@ def engagement_end(
     as_json: JsonOpt = False,
 ) -> None:
     """Record the end of an agreement; expiry of its people's items is recomputed."""
-    gallra = app_of(ctx)
-    with gallra.session() as session:
-        engagement = end_engagement(
-            session, engagement_id=engagement_id, ends_on=parse_date(on, option="--on")
-        )
-        parties = [
-            p.subject_id
-            for p in session.exec(
-                select(EngagementParty).where(EngagementParty.engagement_id == engagement_id)
-            )
-        ]
-    changed = _restamp(ctx, [engagement.client_id, *parties])
+    done = finish_engagement(
+        app_of(ctx), engagement_id=engagement_id, ends_on=parse_date(on, option="--on")
+    )
+    changed = done.items_restamped
     emit(
-        {"id": engagement_id, "ends_on": iso(engagement.ends_on), "items_restamped": changed},
+        {"id": engagement_id, "ends_on": iso(done.ends_on), "items_restamped": changed},
         as_json=as_json,
         lines=[f"engagement {engagement_id} ended; {changed} items restamped"],
     )

@@ -27,6 +27,7 @@ __all__ = [
     "PolicySettings",
     "RecordingSettings",
     "Settings",
+    "WebSettings",
     "default_home",
     "get_settings",
 ]
@@ -128,6 +129,15 @@ class RecordingSettings(_Section):
     special_category: bool = True
 
 
+class WebSettings(_Section):
+    """The coach's web page."""
+
+    host: str = "127.0.0.1"  # loopback only unless a TLS proxy sits in front
+    port: int = 8787
+    secure_cookies: bool = False  # set true behind HTTPS so cookies never travel in clear
+    max_inline_mb: int = 25  # larger e-mails are offered as a download, not parsed for display
+
+
 class PolicySettings(_Section):
     """Which retention policy file applies (the shipped default when unset)."""
 
@@ -149,6 +159,7 @@ class Settings(BaseSettings):
     policy: PolicySettings = PolicySettings()
     mail: MailSettings = MailSettings()
     recordings: RecordingSettings = RecordingSettings()
+    web: WebSettings = WebSettings()
 
     @classmethod
     def settings_customise_sources(

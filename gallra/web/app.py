@@ -1,0 +1,162 @@
+"""The FastAPI application: login, error handling, headers; pages and actions are routers.
+
+Every route but /login and the stylesheet needs a session; every form needs
+the session's CSRF token. Errors show a calm page naming what was wrong and
+never echo content back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+from starlette.responses import Response
+
+from gallra.errors import NotFound
+from gallra.web import actions, pages
+from gallra.web.passwords import verify_password
+from gallra.web.security import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    Forbidden,
+    LoginRequired,
+    check_csrf,
+    new_login_token,
+    security_headers,
+)
+from gallra.wiring import App
+from models.errors import GallraError
+from storage.audit import record
+from storage.search import HIT_END, HIT_START
+from storage.webauth import end_session, find_user, login
+
+__all__ = ["create_app"]
+
+_HERE = Path(__file__).parent
+# Checked against when the user does not exist, so both cases cost one scrypt.
+_DUMMY_HASH = (
+    "scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+)
+
+
+def _highlight(snippet: str) -> Markup:
+    """Escape a snippet, then mark its hits."""
+    text = str(escape(snippet))
+    return Markup(text.replace(HIT_START, "<mark>").replace(HIT_END, "</mark>"))
+
+
+def create_app(gallra: App) -> FastAPI:
+    """The web app over one configured gallra."""
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, title="gallra")
+    templates = Jinja2Templates(directory=_HERE / "templates")
+    templates.env.filters["highlight"] = _highlight
+    app.state.gallra = gallra
+    app.state.templates = templates
+    app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
+    app.include_router(pages.router)
+    app.include_router(actions.router)
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        security_headers(response)
+        return response
+
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, exc: LoginRequired) -> Response:
+        if request.method == "GET":
+            return RedirectResponse("/login", status_code=303)
+        return HTMLResponse("login required", status_code=401)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> Response:
+        return _problem(request, 403, "This form has expired or did not come from gallra.")
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        return _problem(request, 404, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        # Name the field, never echo the value back.
+        fields = sorted({str(e["loc"][-1]) for e in exc.errors() if e.get("loc")})
+        return _problem(request, 400, "Please check: " + ", ".join(fields))
+
+    @app.exception_handler(GallraError)
+    async def refused(request: Request, exc: GallraError) -> Response:
+        return _problem(request, 400, str(exc))
+
+    def _problem(request: Request, status: int, message: str) -> Response:
+        return templates.TemplateResponse(
+            request, "problem.html", {"message": message, "viewer": None}, status_code=status
+        )
+
+    @app.get("/login", response_class=HTMLResponse)
+    def login_page(request: Request, failed: int = 0) -> Response:
+        token = new_login_token()
+        response = templates.TemplateResponse(
+            request,
+            "login.html",
+            {"csrf": token, "failed": failed, "viewer": None},
+        )
+        _cookie(response, LOGIN_CSRF_COOKIE, token, gallra, max_age=3600)
+        return response
+
+    @app.post("/login")
+    async def login_submit(request: Request) -> Response:
+        form = await request.form()
+        check_csrf(form, request.cookies.get(LOGIN_CSRF_COOKIE, ""))
+        username = str(form.get("username") or "").strip()
+        password = str(form.get("password") or "")
+        now = gallra.clock.now()
+        with gallra.session() as session:
+            user = find_user(session, username=username)
+            ok = verify_password(password, user.password_hash if user else _DUMMY_HASH)
+            outcome = login(session, username=username, password_ok=ok, user=user, now=now)
+            record(
+                session,
+                actor=f"web:{user.username}" if user else "web:?",
+                action="login" if outcome.token else "login-failed",
+                at=now,
+                detail={"locked": outcome.locked_until is not None},
+            )
+        if outcome.token is None:
+            return RedirectResponse("/login?failed=1", status_code=303)
+        response = RedirectResponse("/", status_code=303)
+        _cookie(response, SESSION_COOKIE, outcome.token, gallra)
+        response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+        return response
+
+    @app.post("/logout")
+    async def logout(request: Request) -> Response:
+        token = request.cookies.get(SESSION_COOKIE, "")
+        viewer = actions.viewer_for_form(request)
+        check_csrf(await request.form(), viewer.csrf_token)
+        with gallra.session() as session:
+            end_session(session, token=token)
+            record(session, actor=viewer.actor, action="logout", at=gallra.clock.now())
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    return app
+
+
+def _cookie(
+    response: Response, name: str, value: str, gallra: App, *, max_age: int | None = None
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=gallra.settings.web.secure_cookies,
+    )

@@ -1,0 +1,307 @@
+"""The pages (GET): search, subject, item, content, the unassigned queue, the audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
+
+from gallra.errors import NotFound
+from gallra.rights import erase
+from gallra.web.mailview import mail_view
+from gallra.web.security import Viewer, viewer_of
+from gallra.web.views import (
+    find_people,
+    item_page,
+    subject_choices,
+    subject_page,
+    unassigned_items,
+)
+from gallra.wiring import App
+from models.enums import HoldKind, ItemKind, LegalBasis, RequestRight
+from models.errors import InvalidInput
+from storage.audit import audit_events, record
+from storage.search import CANDIDATES, SearchFilters, search, terms_of
+
+__all__ = ["gallra_of", "render", "router", "viewer"]
+
+router = APIRouter()
+_CHUNK = 1024 * 1024
+# Shown in the page (audio, video); anything else is only ever a download.
+_PLAYABLE = ("audio/", "video/")
+
+# Fixed messages after an action: the URL carries a key, never content.
+NOTICES = {
+    "hold": "Hold placed: nothing of this is deleted until it is lifted.",
+    "lifted": "Hold lifted.",
+    "request": "Request recorded. The deadline is shown below.",
+    "ended": "Agreement ended; expiry dates were recomputed.",
+    "assigned": "Item assigned; its expiry date now follows that person.",
+    "exported": "Export ready: download it below and hand it to the person.",
+}
+
+
+def gallra_of(request: Request) -> App:
+    """The App the web app was built over."""
+    gallra: App = request.app.state.gallra
+    return gallra
+
+
+def viewer(request: Request) -> Viewer:
+    """Dependency: the logged-in user (LoginRequired otherwise)."""
+    return viewer_of(request, gallra_of(request))
+
+
+Logged = Annotated[Viewer, Depends(viewer)]
+
+
+def render(
+    request: Request, name: str, who: Viewer, status_code: int = 200, **context: Any
+) -> Response:
+    """A page with the viewer's CSRF token in reach of every form."""
+    templates: Jinja2Templates = request.app.state.templates
+    notice = NOTICES.get(request.query_params.get("done", ""))
+    return templates.TemplateResponse(
+        request,
+        name,
+        {"viewer": who, "csrf": who.csrf_token, "notice": notice, **context},
+        status_code=status_code,
+    )
+
+
+def _date(value: str, name: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{name}: expected a date as YYYY-MM-DD") from None
+
+
+def _number(value: str, name: str) -> int | None:
+    """An optional whole number from a form field (browsers send empty fields as '')."""
+    if not value.strip():
+        return None
+    if not value.strip().isdigit() or len(value.strip()) > 9:
+        raise InvalidInput(f"{name}: expected a whole number")
+    return int(value)
+
+
+@router.get("/", response_class=HTMLResponse)
+def search_page(
+    request: Request,
+    who: Logged,
+    q: str = "",
+    subject: str = "",
+    kind: Annotated[list[str] | None, Query()] = None,
+    date_from: Annotated[str, Query(alias="from")] = "",
+    date_to: Annotated[str, Query(alias="to")] = "",
+    basis: str = "",
+    special: str = "",
+    expiring: str = "",
+    page: int = Query(default=1, ge=1, le=1000),
+) -> Response:
+    """Search with filters; with no words, the newest items."""
+    gallra = gallra_of(request)
+    kinds = tuple(k for k in kind or () if k in {x.value for x in ItemKind})
+    subject_id = _number(subject, "subject")
+    expiring_days = _number(expiring, "expiring")
+    filters = SearchFilters(
+        subject_id=subject_id,
+        kinds=kinds,
+        received_from=_date(date_from, "from"),
+        received_to=_date(date_to, "to"),
+        legal_basis=basis if basis in {b.value for b in LegalBasis} else None,
+        special_category={"yes": True, "no": False}.get(special),
+        expiring_within_days=expiring_days,
+    )
+    per_page = 20
+    with gallra.session() as session:
+        results = search(
+            session,
+            q,
+            filters=filters,
+            today=gallra.today,
+            limit=per_page,
+            offset=(page - 1) * per_page,
+        )
+        people = find_people(session, terms_of(q)) if page == 1 else []
+        record(
+            session,
+            actor=who.actor,
+            action="search",
+            at=gallra.clock.now(),
+            subject_id=subject_id,
+            detail={"results": len(results.hits), "page": page},
+        )
+
+    def page_url(number: int) -> str:
+        params = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
+        return "/?" + urlencode([*params, ("page", str(number))])
+
+    return render(
+        request,
+        "search.html",
+        who,
+        prev_url=page_url(page - 1) if page > 1 else None,
+        next_url=page_url(page + 1) if results.more else None,
+        q=q,
+        results=results,
+        people=people,
+        page=page,
+        filters=filters,
+        form={
+            "from": date_from,
+            "to": date_to,
+            "basis": basis,
+            "special": special,
+            "expiring": expiring_days,
+            "subject": subject_id,
+            "kinds": kinds,
+        },
+        kinds=[k.value for k in ItemKind],
+        candidates=CANDIDATES,
+        bases=[b.value for b in LegalBasis],
+        today=gallra.today,
+    )
+
+
+@router.get("/subjects/{subject_id}", response_class=HTMLResponse)
+def subject_view(request: Request, who: Logged, subject_id: int) -> Response:
+    """A person and everything held about them."""
+    gallra = gallra_of(request)
+    with gallra.session() as session:
+        view = subject_page(session, gallra.policy, subject_id=subject_id, today=gallra.today)
+        record(
+            session,
+            actor=who.actor,
+            action="view-subject",
+            at=gallra.clock.now(),
+            subject_id=subject_id,
+        )
+    return render(
+        request,
+        "subject.html",
+        who,
+        view=view,
+        today=gallra.today,
+        rights=[r.value for r in RequestRight],
+        hold_kinds=[HoldKind.LEGAL_HOLD.value, HoldKind.RESTRICTION.value],
+    )
+
+
+@router.get("/subjects/{subject_id}/erase", response_class=HTMLResponse)
+def erase_preview(request: Request, who: Logged, subject_id: int) -> Response:
+    """The erasure dry run: what would go and what must stay, and why."""
+    gallra = gallra_of(request)
+    cert = erase(gallra, subject_id=subject_id, dry_run=True)
+    with gallra.session() as session:
+        view = subject_page(session, gallra.policy, subject_id=subject_id, today=gallra.today)
+        record(
+            session,
+            actor=who.actor,
+            action="erase-preview",
+            at=gallra.clock.now(),
+            subject_id=subject_id,
+            detail={"would_delete": len(cert.deleted), "kept": len(cert.kept)},
+        )
+    return render(request, "erase.html", who, view=view, cert=cert)
+
+
+@router.get("/items/{item_id}", response_class=HTMLResponse)
+def item_view(request: Request, who: Logged, item_id: int) -> Response:
+    """One item: its people and dates, and the message or the player."""
+    gallra = gallra_of(request)
+    with gallra.session() as session:
+        view = item_page(session, item_id=item_id)
+        record(session, actor=who.actor, action="view-item", at=gallra.clock.now(), item_id=item_id)
+        choices = subject_choices(session) if not view.subjects else []
+    mail = None
+    too_big = False
+    if view.item.kind == ItemKind.EMAIL.value:
+        limit = gallra.settings.web.max_inline_mb * 1024 * 1024
+        if view.item.size > limit:
+            too_big = True
+        else:
+            with gallra.blobs.open(view.item.blob_key) as stream:
+                mail = mail_view(stream.read(limit + 1))
+    playable = view.item.mime_type.startswith(_PLAYABLE)
+    return render(
+        request,
+        "item.html",
+        who,
+        view=view,
+        mail=mail,
+        too_big=too_big,
+        playable=playable,
+        show_html=request.query_params.get("html") == "1",
+        choices=choices,
+        hold_kinds=[HoldKind.LEGAL_HOLD.value, HoldKind.RESTRICTION.value],
+    )
+
+
+@router.get("/items/{item_id}/content")
+def item_content(request: Request, who: Logged, item_id: int) -> Response:
+    """The stored bytes, streamed: played in the page for audio and video, else downloaded."""
+    gallra = gallra_of(request)
+    with gallra.session() as session:
+        item = item_page(session, item_id=item_id).item
+        playable = item.mime_type.startswith(_PLAYABLE)
+        record(
+            session,
+            actor=who.actor,
+            action="play" if playable else "download",
+            at=gallra.clock.now(),
+            item_id=item_id,
+        )
+    if not gallra.blobs.exists(item.blob_key):
+        raise NotFound(f"item {item_id}: its stored copy is missing (see `gallra doctor`)")
+
+    def chunks() -> Iterator[bytes]:
+        with gallra.blobs.open(item.blob_key) as stream:
+            while chunk := stream.read(_CHUNK):
+                yield chunk
+
+    name = item.title or f"item-{item_id}"
+    disposition = "inline" if playable else "attachment"
+    safe_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:120]
+    return StreamingResponse(
+        chunks(),
+        media_type=item.mime_type if playable else "application/octet-stream",
+        headers={
+            "Content-Length": str(item.size),
+            "Content-Disposition": f'{disposition}; filename="{safe_name}"',
+        },
+    )
+
+
+@router.get("/unassigned", response_class=HTMLResponse)
+def unassigned(request: Request, who: Logged) -> Response:
+    """Items tied to nobody: they go after three months unless assigned."""
+    gallra = gallra_of(request)
+    with gallra.session() as session:
+        items = unassigned_items(session)
+        choices = subject_choices(session)
+        record(
+            session,
+            actor=who.actor,
+            action="view-unassigned",
+            at=gallra.clock.now(),
+            detail={"items": len(items)},
+        )
+    return render(request, "unassigned.html", who, items=items, choices=choices)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit(request: Request, who: Logged) -> Response:
+    """The newest audit events (ids and actions, no content)."""
+    gallra = gallra_of(request)
+    with gallra.session() as session:
+        events = audit_events(session, limit=200)
+    return render(request, "audit.html", who, events=events)

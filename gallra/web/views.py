@@ -1,0 +1,200 @@
+"""What the pages show, loaded from the index as plain values (no web types here)."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from gallra.errors import NotFound
+from models.clock import local_date
+from models.enums import ItemKind, ItemState
+from models.policy import Policy
+from models.tables import (
+    Engagement,
+    EngagementParty,
+    Hold,
+    Item,
+    ItemSubject,
+    Request,
+    Subject,
+)
+from storage.expiry import kept_until, subject_retention
+from storage.registry import identifiers_of
+
+__all__ = [
+    "ItemPage",
+    "SubjectPage",
+    "find_people",
+    "item_page",
+    "subject_choices",
+    "subject_page",
+    "unassigned_items",
+]
+
+
+@dataclass
+class SubjectPage:
+    """A person: masked identifiers, roles, agreements, holds, requests and items."""
+
+    subject: Subject
+    identifiers: list[dict[str, str]]
+    engagements: list[Engagement]
+    acting_for: list[EngagementParty]
+    holds: list[Hold]
+    requests: list[dict[str, Any]]
+    items: list[Item]
+    kept_until: date | None
+    rule: str
+    exports: list[Item] = field(default_factory=list)
+
+
+@dataclass
+class ItemPage:
+    """One item with its people, attachments, parent and freezes."""
+
+    item: Item
+    subjects: list[tuple[Subject, ItemSubject]]
+    children: list[Item]
+    parent: Item | None
+    holds: list[Hold]
+    expires_on: date | None
+
+
+def subject_page(session: Session, policy: Policy, *, subject_id: int, today: date) -> SubjectPage:
+    """Everything the subject page shows."""
+    subject = session.get(Subject, subject_id)
+    if subject is None:
+        raise NotFound(f"subject {subject_id}: no such subject")
+    linked = select(ItemSubject.item_id).where(ItemSubject.subject_id == subject_id)
+    items = list(
+        session.exec(
+            select(Item)
+            .where(col(Item.id).in_(linked), Item.state == ItemState.LIVE.value)
+            .order_by(col(Item.received_at).desc())
+        )
+    )
+    retention = subject_retention(session, policy, subject_id=subject_id, today=today)
+    requests = [
+        {"request": r, "days_left": (r.deadline - today).days}
+        for r in session.exec(
+            select(Request)
+            .where(Request.subject_id == subject_id, Request.status == "open")
+            .order_by(col(Request.deadline))
+        )
+    ]
+    return SubjectPage(
+        subject=subject,
+        identifiers=[
+            {"kind": i.kind, "masked": i.masked}
+            for i in identifiers_of(session, subject_id=subject_id)
+        ],
+        engagements=list(
+            session.exec(
+                select(Engagement)
+                .where(Engagement.client_id == subject_id)
+                .order_by(col(Engagement.starts_on))
+            )
+        ),
+        acting_for=list(
+            session.exec(select(EngagementParty).where(EngagementParty.subject_id == subject_id))
+        ),
+        holds=list(
+            session.exec(
+                select(Hold).where(Hold.subject_id == subject_id, col(Hold.lifted_at).is_(None))
+            )
+        ),
+        requests=requests,
+        items=[i for i in items if i.kind != ItemKind.EXPORT.value],
+        exports=[i for i in items if i.kind == ItemKind.EXPORT.value],
+        kept_until=kept_until(retention.deletable_from),
+        rule=retention.rule_id,
+    )
+
+
+def item_page(session: Session, *, item_id: int) -> ItemPage:
+    """Everything the item page shows except the content itself."""
+    item = session.get(Item, item_id)
+    if item is None or item.state != ItemState.LIVE.value:
+        raise NotFound(f"item {item_id}: no such item")
+    subjects = [
+        (subject, link)
+        for link, subject in session.exec(
+            select(ItemSubject, Subject)
+            .join(Subject, col(Subject.id) == col(ItemSubject.subject_id))
+            .where(ItemSubject.item_id == item_id)
+        )
+    ]
+    subject_ids = [s.id for s, _ in subjects]
+    return ItemPage(
+        item=item,
+        subjects=subjects,
+        children=list(
+            session.exec(
+                select(Item)
+                .where(Item.parent_id == item_id, Item.state == ItemState.LIVE.value)
+                .order_by(col(Item.id))
+            )
+        ),
+        parent=session.get(Item, item.parent_id) if item.parent_id else None,
+        holds=list(
+            session.exec(
+                select(Hold).where(
+                    col(Hold.lifted_at).is_(None),
+                    (col(Hold.item_id) == item_id) | col(Hold.subject_id).in_(subject_ids),
+                )
+            )
+        ),
+        expires_on=local_date(item.expires_at) if item.expires_at else None,
+    )
+
+
+def unassigned_items(session: Session, *, limit: int = 200) -> list[Item]:
+    """Live items tied to nobody (exports excluded), newest first."""
+    linked = select(ItemSubject.item_id)
+    return list(
+        session.exec(
+            select(Item)
+            .where(
+                col(Item.id).not_in(linked),
+                Item.state == ItemState.LIVE.value,
+                Item.kind != ItemKind.EXPORT.value,
+            )
+            .order_by(col(Item.received_at).desc())
+            .limit(limit)
+        )
+    )
+
+
+def subject_choices(session: Session) -> list[tuple[int, str]]:
+    """(id, name) of every subject, by name, for an assign list."""
+    return [
+        (s.id, s.display_name)
+        for s in session.exec(select(Subject).order_by(col(Subject.display_name)))
+        if s.id is not None
+    ]
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def find_people(session: Session, words: list[str], *, limit: int = 8) -> list[Subject]:
+    """Subjects whose name holds every word, ignoring case and diacritics.
+
+    Names are matched in Python: a practice has hundreds of people, and
+    SQLite's lower() knows only ASCII (Öhman would not match öhman).
+    """
+    if not words:
+        return []
+    wanted = [_fold(w) for w in words]
+    found = [
+        s
+        for s in session.exec(select(Subject).order_by(col(Subject.display_name)))
+        if all(w in _fold(s.display_name) for w in wanted)
+    ]
+    return found[:limit]

@@ -1,0 +1,153 @@
+"""End to end in real headless Chromium: a coach who never saw a terminal does a day's work.
+
+Debian's chromium driven by playwright (`executable_path`, no downloaded
+browser); the app served by uvicorn on a loopback socket. Screenshots of the
+main pages are kept in artifacts/screenshots/ for people to look at.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+import uvicorn
+
+from gallra.web.app import create_app
+from gallra.wiring import App
+from tests.conftest import Cli
+from tests.web_support import PASSWORD, build_practice, ids
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/lib/chromium/chromium")
+SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+# Chromium's own calls home are refused on these machines; keep it quiet and local.
+QUIET = [
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.fixture
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Cli, App]]:
+    """The demo practice's web page on a free loopback port."""
+    cli, gallra = build_practice(tmp_path, monkeypatch)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(gallra), log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", cli, gallra
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def test_coach_logs_in_finds_listens_holds_exports_logs_out(
+    served: tuple[str, Cli, App], tmp_path: Path
+) -> None:
+    """GIVEN the demo practice WHEN the coach works only in the browser THEN every step works."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} missing: scripts/test installs Debian's chromium")
+    from playwright.sync_api import expect, sync_playwright
+
+    base, _, gallra = served
+    known = ids(gallra)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=QUIET)
+        context = browser.new_context(
+            base_url=base, accept_downloads=True, viewport={"width": 1280, "height": 900}
+        )
+        page = context.new_page()
+        try:
+            # Log in.
+            page.goto("/")
+            expect(page).to_have_url(f"{base}/login")
+            page.screenshot(path=SHOTS / "01-login.png", full_page=True)
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Log in").click()
+            expect(page).to_have_url(f"{base}/")
+
+            # Find a client by a word from her e-mail (typed without å ä ö).
+            page.get_by_label("Search").fill("granser")
+            page.get_by_role("button", name="Search").click()
+            expect(page.locator("mark").first).to_have_text("gränser")
+            page.screenshot(path=SHOTS / "02-search.png", full_page=True)
+            page.get_by_role("link", name="Astrid Lövgren (demo)").first.click()
+            expect(page).to_have_url(f"{base}/subjects/{known['astrid']}")
+            expect(page.locator("h1")).to_contain_text("Astrid Lövgren (demo)")
+            page.screenshot(path=SHOTS / "03-subject.png", full_page=True)
+
+            # Listen to the recorded session.
+            page.get_by_role("link", name="2025-10-09_10-00-00-samtal.ogg").click()
+            player = page.locator("audio#player")
+            expect(player).to_be_visible()
+            page.evaluate("document.querySelector('#player').play()")
+            page.wait_for_function(
+                "document.querySelector('#player').currentTime > 0", timeout=15_000
+            )
+            duration = page.evaluate("document.querySelector('#player').duration")
+            assert duration > 1
+            page.screenshot(path=SHOTS / "04-recording.png", full_page=True)
+
+            # Place a hold on the client.
+            page.goto(f"/subjects/{known['astrid']}")
+            form = page.locator("#hold-form")
+            form.get_by_label("Kind").select_option("legal_hold")
+            form.get_by_label("Reason").fill("Tvist om faktura")
+            form.get_by_role("button", name="Place hold").click()
+            expect(page.get_by_role("status")).to_contain_text("Hold placed")
+            expect(page.locator("section", has_text="Holds")).to_contain_text("Tvist om faktura")
+
+            # Make her export and download it.
+            page.locator("#export-form").get_by_role("button", name="Make export").click()
+            expect(page.get_by_role("status")).to_contain_text("Export ready")
+            with page.expect_download() as download_info:
+                page.get_by_role("link", name="Download export-").first.click()
+            bundle = tmp_path / "bundle.zip"
+            download_info.value.save_as(bundle)
+            names = zipfile.ZipFile(bundle).namelist()
+            assert any(n.endswith(".ogg") for n in names)
+            assert any(n.endswith(".eml") for n in names)
+            page.screenshot(path=SHOTS / "05-subject-after-export.png", full_page=True)
+
+            # The same pages on a phone.
+            phone = browser.new_context(
+                base_url=base, viewport={"width": 390, "height": 844}, is_mobile=True
+            )
+            phone.add_cookies(cast(Any, context.cookies()))
+            mobile = phone.new_page()
+            mobile.goto(f"/subjects/{known['astrid']}")
+            expect(mobile.locator("h1")).to_contain_text("Astrid")
+            width = mobile.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"page scrolls sideways on a phone ({width}px)"
+            mobile.screenshot(path=SHOTS / "06-subject-phone.png", full_page=True)
+            phone.close()
+
+            # Log out: the page is gone, and so is the session.
+            page.get_by_role("button", name="Log out").click()
+            expect(page).to_have_url(f"{base}/login")
+            page.goto(f"/subjects/{known['astrid']}")
+            expect(page).to_have_url(f"{base}/login")
+        finally:
+            context.close()
+            browser.close()
