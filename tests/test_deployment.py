@@ -45,7 +45,10 @@ def test_every_entrypoint_in_prefect_yaml_imports_to_a_flow() -> None:
 
 def test_compose_file_is_well_formed() -> None:
     compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
-    assert {"postgres", "minio", "prefect-server", "worker"} <= set(compose["services"])
+    assert {"postgres", "minio", "prefect-server", "worker", "web"} <= set(compose["services"])
+    web = compose["services"]["web"]
+    assert "gallra web" in web["command"] and web["ports"] == ["127.0.0.1:8787:8787"]
+    assert "GALLRA_WEB_PASSWORD" in web["environment"]
     for name, service in compose["services"].items():
         assert "healthcheck" in service or name == "worker", name
     docker = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
@@ -57,6 +60,7 @@ def test_compose_file_is_well_formed() -> None:
         "MINIO_ROOT_USER": "x",
         "MINIO_ROOT_PASSWORD": "x",
         "GALLRA_HASH_KEY": "x" * 32,
+        "GALLRA_WEB_PASSWORD": "x" * 12,
     }
     subprocess.run(
         ["docker", "compose", "-f", str(ROOT / "deploy" / "docker-compose.yml"), "config", "-q"],
