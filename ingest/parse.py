@@ -25,6 +25,7 @@ __all__ = [
     "Attachment",
     "ParsedMessage",
     "exit_with_parent",
+    "html_body",
     "html_to_text",
     "parse_many",
     "parse_message",
@@ -308,6 +309,21 @@ def _parse(message: Message) -> ParsedMessage:
     body = "\n\n".join(plain) if plain else "\n\n".join(html_to_text(h) for h in html)
     parsed.text = body.replace("\x00", "")
     return parsed
+
+
+def html_body(raw: bytes) -> str | None:
+    """The first HTML body part of a message, decoded (for display); None without one."""
+    try:
+        message = email.message_from_bytes(raw)
+        for part in message.walk():
+            if part.get_content_type() != "text/html" or part.get_filename():
+                continue
+            if "attachment" in (part.get("Content-Disposition") or "").lower():
+                continue
+            return _part_text(part, [], "html")
+    except (RecursionError, LookupError, ValueError, TypeError, AttributeError, IndexError):
+        return None
+    return None
 
 
 def parse_many(datas: list[bytes]) -> list[ParsedMessage]:
