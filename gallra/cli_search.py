@@ -29,13 +29,20 @@ def cli_actor() -> str:
         return "cli"
 
 
+def _kept(hit: SearchHit) -> str | None:
+    """The last day kept (the day before the item becomes deletable), Stockholm time."""
+    if hit.expires_at is None:
+        return None
+    return iso(local_date(hit.expires_at) - timedelta(days=1))
+
+
 def _hit_json(hit: SearchHit) -> dict[str, Any]:
     return {
         "item_id": hit.item_id,
         "kind": hit.kind,
         "title": hit.title,
         "received_at": iso(hit.received_at),
-        "expires_on": iso(local_date(hit.expires_at)) if hit.expires_at else None,
+        "kept_until": _kept(hit),
         "legal_basis": hit.legal_basis,
         "special_category": hit.special_category,
         "subjects": [{"id": sid, "name": name} for sid, name in hit.subjects],
@@ -47,7 +54,7 @@ def _hit_json(hit: SearchHit) -> dict[str, Any]:
 
 def _hit_lines(hit: SearchHit, *, bold: bool) -> list[str]:
     start, end = ("\x1b[1m", "\x1b[0m") if bold else ("[", "]")
-    expires = iso(local_date(hit.expires_at)) if hit.expires_at else "contract running"
+    expires = _kept(hit) or "while the agreement runs"
     flags = "".join(
         f" [{flag}]"
         for flag, on in (
@@ -60,7 +67,7 @@ def _hit_lines(hit: SearchHit, *, bold: bool) -> list[str]:
     people = ", ".join(f"{name} (#{sid})" for sid, name in hit.subjects) or "unassigned"
     lines = [
         f"#{hit.item_id} {hit.kind} {iso(local_date(hit.received_at))} "
-        f"expires {expires}{flags}  {people}",
+        f"kept until {expires}{flags}  {people}",
         f"    {hit.title}",
     ]
     if hit.snippet:

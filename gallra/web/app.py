@@ -7,6 +7,7 @@ never echo content back.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from gallra.web.security import (
     security_headers,
 )
 from gallra.wiring import App
+from models.clock import local_date
 from models.errors import GallraError
 from storage.audit import record
 from storage.search import HIT_END, HIT_START
@@ -51,11 +53,25 @@ def _highlight(snippet: str) -> Markup:
     return Markup(text.replace(HIT_START, "<mark>").replace(HIT_END, "</mark>"))
 
 
+def _day(moment: datetime | None) -> str:
+    """The Stockholm calendar date of a stored UTC instant."""
+    return local_date(moment).isoformat() if moment else ""
+
+
+def _kept(expires_at: datetime | None) -> str:
+    """The last day an item is kept: the day before the one it becomes deletable."""
+    if expires_at is None:
+        return "while the agreement runs"
+    return (local_date(expires_at) - timedelta(days=1)).isoformat()
+
+
 def create_app(gallra: App) -> FastAPI:
     """The web app over one configured gallra."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, title="gallra")
     templates = Jinja2Templates(directory=_HERE / "templates")
     templates.env.filters["highlight"] = _highlight
+    templates.env.filters["day"] = _day
+    templates.env.filters["kept"] = _kept
     app.state.gallra = gallra
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")

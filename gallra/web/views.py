@@ -10,7 +10,6 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from gallra.errors import NotFound
-from models.clock import local_date
 from models.enums import ItemKind, ItemState
 from models.policy import Policy
 from models.tables import (
@@ -61,7 +60,6 @@ class ItemPage:
     children: list[Item]
     parent: Item | None
     holds: list[Hold]
-    expires_on: date | None
 
 
 def subject_page(session: Session, policy: Policy, *, subject_id: int, today: date) -> SubjectPage:
@@ -148,7 +146,6 @@ def item_page(session: Session, *, item_id: int) -> ItemPage:
                 )
             )
         ),
-        expires_on=local_date(item.expires_at) if item.expires_at else None,
     )
 
 
