@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
-from sqlmodel import Session, col, func, select
+from sqlalchemy import Boolean, Integer, String, bindparam, column, text
+from sqlmodel import Session
 
 from models.clock import start_of_local_day
 from models.enums import HoldKind, ItemState
-from models.tables import Hold, ItemSubject, ItemText, Subject
+from models.types import UTCDateTime
 
 __all__ = [
     "CANDIDATES",
@@ -47,8 +47,11 @@ MAX_TERMS = 12
 _MAX_TERM_LENGTH = 64
 _WORD = re.compile(r"[^\W_]+")
 _SNIPPET_TOKENS = 16
-_SNIPPET_SCAN = 20_000
-CANDIDATES = 2000
+_ITEM_COLUMNS = (
+    "i.id, i.kind, i.title, i.received_at, i.expires_at, i.legal_basis, i.special_category"
+)
+_SNIPPET_SCAN = 3_000
+CANDIDATES = 200
 
 
 def _fold_table() -> dict[int, str]:
@@ -130,68 +133,92 @@ def search(
     filters = filters or SearchFilters()
     terms = terms_of(query)
     where, params = _filter_sql(filters, today)
-    params |= {"limit": limit + 1, "offset": offset}
-    dialect = session.get_bind().dialect.name
-    capped = False
+    params |= {"limit": limit + 1, "offset": offset, "cap": candidates}
+    conditions = " AND ".join(where)
     if not terms:
         sql = (
-            "SELECT i.id, '' AS snippet FROM item i WHERE "
-            + " AND ".join(where)
-            + " ORDER BY i.received_at DESC, i.id DESC LIMIT :limit OFFSET :offset"
+            f"SELECT {_ITEM_COLUMNS}, '' AS snippet, 0 AS capped FROM item i WHERE {conditions} "
+            "ORDER BY i.received_at DESC, i.id DESC LIMIT :limit OFFSET :offset"
         )
-    elif dialect == "sqlite":
-        params["match"] = " ".join(f'"{term}"*' for term in terms)
-        floor = session.execute(
-            text(
-                "SELECT rowid FROM item_fts WHERE item_fts MATCH :match "
-                "ORDER BY rowid DESC LIMIT 1 OFFSET :cap"
-            ),
-            {"match": params["match"], "cap": candidates},
-        ).scalar()
-        capped = floor is not None
-        params["floor"] = floor or 0
+    elif session.get_bind().dialect.name == "sqlite":
+        params |= {
+            "match": " ".join(f'"{term}"*' for term in terms),
+            "hs": HIT_START,
+            "he": HIT_END,
+            "tokens": _SNIPPET_TOKENS,
+        }
+        # The newest `cap` matches that pass the filters; FTS5 walks its doclists
+        # newest first and stops there. Ranking then seeks that rowid range only.
         sql = (
-            "SELECT i.id, snippet(item_fts, 0, :hs, :he, '…', :tokens) AS snippet "
-            "FROM item_fts JOIN item i ON i.id = item_fts.rowid "
-            "WHERE item_fts MATCH :match AND item_fts.rowid > :floor AND "
-            + " AND ".join(where)
-            + " ORDER BY bm25(item_fts), i.received_at DESC LIMIT :limit OFFSET :offset"
+            "WITH cand AS (SELECT item_fts.rowid AS id FROM item_fts "
+            "JOIN item i ON i.id = item_fts.rowid "
+            f"WHERE item_fts MATCH :match AND {conditions} "
+            "ORDER BY item_fts.rowid DESC LIMIT :cap + 1), "
+            "edge AS (SELECT (SELECT min(id) FROM (SELECT id FROM cand ORDER BY id DESC "
+            "LIMIT :cap)) AS low, (SELECT count(*) > :cap FROM cand) AS capped) "
+            f"SELECT {_ITEM_COLUMNS}, snippet(item_fts, 0, :hs, :he, '…', :tokens), "
+            "edge.capped FROM item_fts JOIN item i ON i.id = item_fts.rowid, edge "
+            f"WHERE item_fts MATCH :match AND item_fts.rowid >= edge.low AND {conditions} "
+            "ORDER BY bm25(item_fts), i.received_at DESC LIMIT :limit OFFSET :offset"
         )
-        params |= {"hs": HIT_START, "he": HIT_END, "tokens": _SNIPPET_TOKENS}
     else:
-        params["tsq"] = " & ".join(f"{term}:*" for term in terms)
-        floor = session.execute(
-            text(
-                "SELECT item_id FROM itemtext WHERE tsv @@ to_tsquery('gallra_sv', :tsq) "
-                "ORDER BY item_id DESC LIMIT 1 OFFSET :cap"
-            ),
-            {"tsq": params["tsq"], "cap": candidates},
-        ).scalar()
-        capped = floor is not None
-        params["floor"] = floor or 0
+        params |= {"tsq": " & ".join(f"{term}:*" for term in terms), "scan": _SNIPPET_SCAN}
+        # The tsquery is written out, not put in a CTE: as a constant the planner
+        # sees how common the words are (newest first by primary key for common
+        # ones, the GIN index for rare ones). The candidates are materialised so
+        # ranking joins at most `cap` rows. Bodies are read for the page only and
+        # marked here: ts_headline runs every word through the dictionaries.
+        tsq = "to_tsquery('gallra_sv', :tsq)"
         sql = (
-            "SELECT i.id, '' AS snippet FROM itemtext t JOIN item i ON i.id = t.item_id, "
-            "to_tsquery('gallra_sv', :tsq) AS q "
-            "WHERE t.tsv @@ q AND t.item_id > :floor AND "
-            + " AND ".join(where)
-            + " ORDER BY ts_rank_cd(t.tsv, q) DESC, i.received_at DESC "
-            "LIMIT :limit OFFSET :offset"
+            "WITH cand AS MATERIALIZED (SELECT t.item_id FROM itemtext t "
+            f"JOIN item i ON i.id = t.item_id WHERE t.tsv @@ {tsq} AND {conditions} "
+            "ORDER BY t.item_id DESC LIMIT :cap + 1), "
+            f"page AS (SELECT {_ITEM_COLUMNS}, ts_rank_cd(t.tsv, {tsq}) AS score "
+            "FROM (SELECT item_id FROM cand ORDER BY item_id DESC LIMIT :cap) c "
+            "JOIN itemtext t ON t.item_id = c.item_id JOIN item i ON i.id = c.item_id "
+            "ORDER BY score DESC, i.received_at DESC LIMIT :limit OFFSET :offset) "
+            "SELECT page.id, page.kind, page.title, page.received_at, page.expires_at, "
+            "page.legal_basis, page.special_category, substr(t.body, 1, :scan), "
+            "(SELECT count(*) > :cap FROM cand) FROM page "
+            "JOIN itemtext t ON t.item_id = page.id "
+            "ORDER BY page.score DESC, page.received_at DESC"
         )
-    rows = [(int(r[0]), str(r[1] or "")) for r in session.execute(text(sql), params)]
-    more = len(rows) > limit
-    rows = rows[:limit]
-    if terms and dialect != "sqlite":
-        # ts_headline runs every word of a body through the dictionaries (~0.5 ms an
-        # item); marking the page's few bodies here costs a tenth of that.
-        bodies = dict(
-            session.execute(
-                select(ItemText.item_id, func.substr(ItemText.body, 1, _SNIPPET_SCAN)).where(
-                    col(ItemText.item_id).in_([item_id for item_id, _ in rows])
-                )
-            ).all()
+    statement = text(sql).columns(
+        column("id", Integer),
+        column("kind", String),
+        column("title", String),
+        column("received_at", UTCDateTime()),
+        column("expires_at", UTCDateTime()),
+        column("legal_basis", String),
+        column("special_category", Boolean),
+        column("snippet", String),
+        column("capped", Boolean),
+    )
+    found = session.execute(statement, params).all()
+    more = len(found) > limit
+    found = found[:limit]
+    capped = bool(terms) and bool(found) and bool(found[0].capped)
+    hits = [
+        SearchHit(
+            item_id=row.id,
+            kind=row.kind,
+            title=row.title,
+            received_at=row.received_at,
+            expires_at=row.expires_at,
+            legal_basis=row.legal_basis,
+            special_category=bool(row.special_category),
+            snippet=" ".join(
+                (
+                    row.snippet
+                    if HIT_START in (row.snippet or "") or not terms
+                    else make_snippet(row.snippet or "", terms)
+                ).split()
+            ),
         )
-        rows = [(item_id, make_snippet(bodies.get(item_id, ""), terms)) for item_id, _ in rows]
-    return SearchPage(hits=_hits(session, rows), more=more, capped=capped)
+        for row in found
+    ]
+    _add_people_and_freezes(session, hits)
+    return SearchPage(hits=hits, more=more, capped=capped)
 
 
 def make_snippet(body: str, terms: list[str], *, before: int = 60, after: int = 160) -> str:
@@ -254,53 +281,31 @@ def _filter_sql(filters: SearchFilters, today: date) -> tuple[list[str], dict[st
     return where, params
 
 
-def _hits(session: Session, rows: list[tuple[int, str]]) -> list[SearchHit]:
-    """Load the items of a result page with their subjects and freezes, in rank order."""
-    from models.tables import Item
+_PEOPLE_AND_FREEZES = text(
+    "SELECT l.item_id, s.id, s.display_name, NULL FROM itemsubject l "
+    "JOIN subject s ON s.id = l.subject_id WHERE l.item_id IN :ids "
+    "UNION ALL SELECT l.item_id, NULL, NULL, h.kind FROM itemsubject l "
+    "JOIN hold h ON h.subject_id = l.subject_id "
+    "WHERE l.item_id IN :ids AND h.lifted_at IS NULL "
+    "UNION ALL SELECT h.item_id, NULL, NULL, h.kind FROM hold h "
+    "WHERE h.item_id IN :ids AND h.lifted_at IS NULL"
+).bindparams(bindparam("ids", expanding=True))
 
-    if not rows:
-        return []
-    ids = [item_id for item_id, _ in rows]
-    items = {i.id: i for i in session.exec(select(Item).where(col(Item.id).in_(ids)))}
-    subjects: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for item_id, subject_id, name in session.exec(
-        select(ItemSubject.item_id, Subject.id, Subject.display_name)
-        .join(Subject, col(Subject.id) == col(ItemSubject.subject_id))
-        .where(col(ItemSubject.item_id).in_(ids))
-        .order_by(col(Subject.display_name))
-    ):
-        assert subject_id is not None
-        subjects[item_id].append((subject_id, name))
+
+def _add_people_and_freezes(session: Session, hits: list[SearchHit]) -> None:
+    """Fill in each hit's subjects and whether a restriction or hold freezes it (one query)."""
+    if not hits:
+        return
+    by_id = {hit.item_id: hit for hit in hits}
     frozen: dict[int, set[str]] = defaultdict(set)
-    subject_ids = {sid for pairs in subjects.values() for sid, _ in pairs}
-    holds = session.exec(
-        select(Hold).where(
-            col(Hold.lifted_at).is_(None),
-            col(Hold.item_id).in_(ids) | col(Hold.subject_id).in_(subject_ids),
-        )
-    ).all()
-    for hold in holds:
-        for item_id in ids:
-            if hold.item_id == item_id or any(
-                hold.subject_id == sid for sid, _ in subjects[item_id]
-            ):
-                frozen[item_id].add(hold.kind)
-    hits = []
-    for item_id, snippet in rows:
-        item = items[item_id]
-        hits.append(
-            SearchHit(
-                item_id=item_id,
-                kind=item.kind,
-                title=item.title,
-                received_at=item.received_at,
-                expires_at=item.expires_at,
-                legal_basis=item.legal_basis,
-                special_category=item.special_category,
-                snippet=" ".join(snippet.split()),
-                subjects=subjects[item_id],
-                restricted=HoldKind.RESTRICTION.value in frozen[item_id],
-                held=bool(frozen[item_id] - {HoldKind.RESTRICTION.value}),
-            )
-        )
-    return hits
+    for item_id, subject_id, name, kind in session.execute(
+        _PEOPLE_AND_FREEZES, {"ids": list(by_id)}
+    ):
+        if kind is not None:
+            frozen[item_id].add(kind)
+        else:
+            by_id[item_id].subjects.append((subject_id, name))
+    for hit in hits:
+        hit.subjects.sort(key=lambda pair: (pair[1], pair[0]))
+        hit.restricted = HoldKind.RESTRICTION.value in frozen[hit.item_id]
+        hit.held = bool(frozen[hit.item_id] - {HoldKind.RESTRICTION.value})
