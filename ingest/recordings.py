@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -142,7 +143,9 @@ class RecordingIngestor:
         """One file, all the way (see the module doc); `stable` skips the settling check."""
         summary.seen += 1
         stat = path.stat()
-        age = self.clock.now().timestamp() - stat.st_mtime
+        # File times are wall-clock time: the injected clock dates retention, and a
+        # run "as of" another day must not make a settled file look unsettled.
+        age = time.time() - stat.st_mtime
         if not stable and age < self.rules.stable_seconds:
             summary.not_yet_stable += 1
             return
