@@ -44,16 +44,40 @@ def _maildir_folders(
         yield from _maildir_folders(box.get_folder(name), f"{prefix}.{name}" if prefix else name)
 
 
+def _maildir_messages(folder: Path) -> list[tuple[str, Path]]:
+    """(key, file) of every message in new/ and cur/, by key (the name before ':')."""
+    found: list[tuple[str, Path]] = []
+    for sub in ("new", "cur"):
+        where = folder / sub
+        if not where.is_dir():
+            continue
+        found += [
+            (entry.name.split(":", 1)[0], entry)
+            for entry in where.iterdir()
+            if not entry.name.startswith(".") and entry.is_file()
+        ]
+    return sorted(found)
+
+
 def read_maildir(path: Path) -> Iterator[RawMessage]:
-    """Every message of a Maildir and its subfolders (new and cur)."""
+    """Every message of a Maildir and its subfolders (new and cur).
+
+    Files are read as bytes: mailbox.Maildir.get_message would run the whole
+    MIME parser over each message only to learn the file's date.
+    """
     if not (path / "cur").is_dir() and not (path / "new").is_dir():
         raise ArchiveUnreadable(f"--maildir {path}: no cur/ or new/ folder")
     root = mailbox.Maildir(path, factory=None, create=False)
     for folder, box in _maildir_folders(root):
-        for key in sorted(box.iterkeys()):
-            message = box.get_message(key)
-            delivered = datetime.fromtimestamp(message.get_date(), UTC)
-            yield RawMessage(box.get_bytes(key), f"maildir:{path.name}/{folder}", key, delivered)
+        for key, file in _maildir_messages(Path(box._path)):
+            try:
+                data = file.read_bytes()
+                delivered = datetime.fromtimestamp(file.stat().st_mtime, UTC)
+            except FileNotFoundError:
+                continue  # moved or deleted by a mail client meanwhile
+            except OSError as exc:
+                raise ArchiveUnreadable(f"--maildir: cannot read a file ({exc.strerror})") from None
+            yield RawMessage(data, f"maildir:{path.name}/{folder}", key, delivered)
 
 
 def read_eml_dir(path: Path) -> Iterator[RawMessage]:
