@@ -10,9 +10,7 @@ fails, the caller rolls back and falls back to the per-message path.
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -79,13 +77,9 @@ def received_at(entry: Parsed, now: datetime) -> datetime:
 def store_all(
     blobs: BlobStore, payloads: dict[str, bytes], key_of: Callable[[str], str]
 ) -> dict[str, StoredBlob]:
-    """Put payloads (sha -> bytes) concurrently; fsync and network waits overlap."""
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = {
-            sha: pool.submit(blobs.put, key_of(sha), io.BytesIO(data), expected_sha256=sha)
-            for sha, data in payloads.items()
-        }
-        return {sha: future.result() for sha, future in futures.items()}
+    """Put payloads (sha -> bytes) in one durable step; returns sha -> stored blob."""
+    stored = blobs.put_many({key_of(sha): (data, sha) for sha, data in payloads.items()})
+    return {sha: stored[key_of(sha)] for sha in payloads}
 
 
 def tag_batch(

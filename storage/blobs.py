@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -107,6 +107,13 @@ class BlobStore(Protocol):
 
     def put(self, key: str, stream: BinaryIO, *, expected_sha256: str | None = None) -> StoredBlob:
         """Stream `stream` to `key`; raise BlobIntegrityError (leaving nothing) on a mismatch."""
+        ...
+
+    def put_many(self, payloads: Mapping[str, tuple[bytes, str]]) -> dict[str, StoredBlob]:
+        """Store small payloads (key -> (bytes, sha256)), all durable when this returns.
+
+        A mismatching sha256 raises BlobIntegrityError before anything is kept.
+        """
         ...
 
     def open(self, key: str) -> AbstractContextManager[BinaryIO]:

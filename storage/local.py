@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
+import hashlib
 import os
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from storage.blobs import CHUNK, DeleteOutcome, HashingReader, StoredBlob, check_key
 from storage.errors import BlobIntegrityError, BlobNotFound, StorageError
@@ -16,6 +19,36 @@ from storage.errors import BlobIntegrityError, BlobNotFound, StorageError
 __all__ = ["LocalBlobStore"]
 
 _TMP = ".tmp"
+
+
+@functools.cache
+def _syncfs() -> Callable[[int], int] | None:
+    """Linux's syncfs(2): flush one file system in one call (None elsewhere)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    function = getattr(libc, "syncfs", None)
+    if function is None:
+        return None
+    function.argtypes = [ctypes.c_int]
+    return cast(Callable[[int], int], function)
+
+
+def _sync_filesystem(root: Path, files: Iterable[Path]) -> None:
+    """Make `files` (all under `root`) and their directory entries durable."""
+    syncfs = _syncfs()
+    if syncfs is None:
+        for file in files:
+            with file.open("rb") as handle:
+                os.fsync(handle.fileno())
+        for parent in {file.parent for file in files}:
+            _fsync_dir(parent)
+        return
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            error = ctypes.get_errno()
+            raise StorageError(f"sync of {root} failed: {os.strerror(error)}")
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -63,6 +96,39 @@ class LocalBlobStore:
             tmp.unlink(missing_ok=True)
             raise
         return StoredBlob(key=key, sha256=reader.sha256, size=reader.size)
+
+    def put_many(self, payloads: Mapping[str, tuple[bytes, str]]) -> dict[str, StoredBlob]:
+        """Many small files for the price of two syncs, not two fsyncs each.
+
+        Every payload is checked and written to a temp file, the file system is
+        synced (the data is durable), the files are renamed into place and it
+        is synced again (the names are durable). A crash leaves at most temp
+        files (`clean_temp`) or whole files no committed row points at yet.
+        """
+        for key, (data, sha) in payloads.items():
+            if hashlib.sha256(data).hexdigest() != sha:
+                raise BlobIntegrityError(f"blob {key}: sha256 of the bytes does not match")
+        staged: list[tuple[Path, Path]] = []
+        try:
+            for key, (data, _) in payloads.items():
+                tmp = self.root / _TMP / uuid.uuid4().hex
+                staged.append((tmp, self._path(key)))
+                with tmp.open("xb") as out:
+                    tmp.chmod(0o600)
+                    out.write(data)
+            _sync_filesystem(self.root, [tmp for tmp, _ in staged])
+            for tmp, target in staged:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp.replace(target)
+            _sync_filesystem(self.root, [target for _, target in staged])
+        except BaseException:
+            for tmp, _ in staged:
+                tmp.unlink(missing_ok=True)
+            raise
+        return {
+            key: StoredBlob(key=key, sha256=sha, size=len(data))
+            for key, (data, sha) in payloads.items()
+        }
 
     @contextlib.contextmanager
     def open(self, key: str) -> Iterator[BinaryIO]:

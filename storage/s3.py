@@ -9,7 +9,10 @@ VersionId, since a plain delete there only hides the object.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+import hashlib
+import io
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
@@ -101,6 +104,18 @@ class S3BlobStore:
             self.delete([key])
             raise BlobIntegrityError(f"blob {key}: sha256 of the bytes written does not match")
         return StoredBlob(key=key, sha256=reader.sha256, size=reader.size)
+
+    def put_many(self, payloads: Mapping[str, tuple[bytes, str]]) -> dict[str, StoredBlob]:
+        """Small objects uploaded four at a time (network waits overlap)."""
+        for key, (data, sha) in payloads.items():
+            if hashlib.sha256(data).hexdigest() != sha:
+                raise BlobIntegrityError(f"blob {key}: sha256 of the bytes does not match")
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            futures = {
+                key: pool.submit(self.put, key, io.BytesIO(data), expected_sha256=sha)
+                for key, (data, sha) in payloads.items()
+            }
+            return {key: future.result() for key, future in futures.items()}
 
     @contextlib.contextmanager
     def open(self, key: str) -> Iterator[BinaryIO]:

@@ -171,3 +171,24 @@ def test_modified_time_of_present_and_absent_keys(store: BlobStore) -> None:
     written = store.modified("when")
     assert written is not None and abs(datetime.now(UTC) - written) < timedelta(minutes=5)
     assert store.modified("never-written") is None
+
+
+def test_put_many_stores_every_payload_or_none(store: BlobStore) -> None:
+    """GIVEN a batch of payloads THEN each is stored with its hash; one bad hash keeps none."""
+    import hashlib
+
+    payloads = {f"mail/{n:02x}/m{n}": (f"meddelande {n} om sömn".encode(), "") for n in range(12)}
+    payloads = {k: (d, hashlib.sha256(d).hexdigest()) for k, (d, _) in payloads.items()}
+    stored = store.put_many(payloads)
+    assert {k: (s.sha256, s.size) for k, s in stored.items()} == {
+        k: (sha, len(d)) for k, (d, sha) in payloads.items()
+    }
+    for key, (data, _) in payloads.items():
+        with store.open(key) as stream:
+            assert stream.read() == data
+    bad = {"x/1": (b"one", hashlib.sha256(b"one").hexdigest()), "x/2": (b"two", "0" * 64)}
+    with pytest.raises(BlobIntegrityError):
+        store.put_many(bad)
+    assert not store.exists("x/1") and not store.exists("x/2")
+    if isinstance(store, LocalBlobStore):
+        assert list((store.root / ".tmp").iterdir()) == []
