@@ -46,7 +46,6 @@ HIT_END = "\ue001"
 MAX_TERMS = 12
 _MAX_TERM_LENGTH = 64
 _WORD = re.compile(r"[^\W_]+")
-_SNIPPET_TOKENS = 16
 _ITEM_COLUMNS = (
     "i.id, i.kind, i.title, i.received_at, i.expires_at, i.legal_basis, i.special_category"
 )
@@ -114,6 +113,16 @@ def terms_of(query: str) -> list[str]:
     return list(dict.fromkeys(words))[:MAX_TERMS]
 
 
+def _fts5_query(terms: list[str]) -> str:
+    """Each word quoted (so no query syntax), a prefix unless one letter long (all AND)."""
+    return " ".join(f'"{term}"*' if len(term) > 1 else f'"{term}"' for term in terms)
+
+
+def _tsquery(terms: list[str]) -> str:
+    """The same for PostgreSQL: words are letters and digits only, joined by AND."""
+    return " & ".join(f"{term}:*" if len(term) > 1 else term for term in terms)
+
+
 def search(
     session: Session,
     query: str,
@@ -142,27 +151,33 @@ def search(
         )
     elif session.get_bind().dialect.name == "sqlite":
         params |= {
-            "match": " ".join(f'"{term}"*' for term in terms),
-            "hs": HIT_START,
-            "he": HIT_END,
-            "tokens": _SNIPPET_TOKENS,
+            "match": " ".join(f'"{term}"*' if len(term) > 1 else f'"{term}"' for term in terms),
+            "scan": _SNIPPET_SCAN,
         }
-        # The newest `cap` matches that pass the filters; FTS5 walks its doclists
-        # newest first and stops there. Ranking then seeks that rowid range only.
+        # One walk of the doclists, newest first, scoring as it goes and stopping
+        # after `cap` matches that pass the filters; then rank those. (A second
+        # FTS query for snippets would walk the doclists again: the page's
+        # bodies are marked in Python instead.)
         sql = (
-            "WITH cand AS (SELECT item_fts.rowid AS id FROM item_fts "
-            "JOIN item i ON i.id = item_fts.rowid "
+            "WITH cand AS (SELECT item_fts.rowid AS id, bm25(item_fts) AS score "
+            "FROM item_fts JOIN item i ON i.id = item_fts.rowid "
             f"WHERE item_fts MATCH :match AND {conditions} "
             "ORDER BY item_fts.rowid DESC LIMIT :cap + 1), "
-            "edge AS (SELECT (SELECT min(id) FROM (SELECT id FROM cand ORDER BY id DESC "
-            "LIMIT :cap)) AS low, (SELECT count(*) > :cap FROM cand) AS capped) "
-            f"SELECT {_ITEM_COLUMNS}, snippet(item_fts, 0, :hs, :he, '…', :tokens), "
-            "edge.capped FROM item_fts JOIN item i ON i.id = item_fts.rowid, edge "
-            f"WHERE item_fts MATCH :match AND item_fts.rowid >= edge.low AND {conditions} "
-            "ORDER BY bm25(item_fts), i.received_at DESC LIMIT :limit OFFSET :offset"
+            f"page AS (SELECT {_ITEM_COLUMNS}, c.score FROM "
+            "(SELECT id, score FROM cand ORDER BY id DESC LIMIT :cap) c "
+            "JOIN item i ON i.id = c.id "
+            "ORDER BY c.score, i.received_at DESC LIMIT :limit OFFSET :offset) "
+            "SELECT page.id, page.kind, page.title, page.received_at, page.expires_at, "
+            "page.legal_basis, page.special_category, substr(t.body, 1, :scan), "
+            "(SELECT count(*) > :cap FROM cand) FROM page "
+            "JOIN itemtext t ON t.item_id = page.id "
+            "ORDER BY page.score, page.received_at DESC"
         )
     else:
-        params |= {"tsq": " & ".join(f"{term}:*" for term in terms), "scan": _SNIPPET_SCAN}
+        params |= {
+            "tsq": " & ".join(f"{term}:*" if len(term) > 1 else term for term in terms),
+            "scan": _SNIPPET_SCAN,
+        }
         # The tsquery is written out, not put in a CTE: as a constant the planner
         # sees how common the words are (newest first by primary key for common
         # ones, the GIN index for rare ones). The candidates are materialised so
@@ -207,13 +222,7 @@ def search(
             expires_at=row.expires_at,
             legal_basis=row.legal_basis,
             special_category=bool(row.special_category),
-            snippet=" ".join(
-                (
-                    row.snippet
-                    if HIT_START in (row.snippet or "") or not terms
-                    else make_snippet(row.snippet or "", terms)
-                ).split()
-            ),
+            snippet=" ".join(make_snippet(row.snippet or "", terms).split()) if terms else "",
         )
         for row in found
     ]

@@ -5,7 +5,9 @@ Revises: 0002
 Create Date: 2026-11-30 11:40:00
 
 SQLite: an external-content FTS5 index over itemtext (no second copy of the
-text), kept in step by triggers, folding diacritics so "mote" finds "möte".
+text), kept in step by triggers, folding diacritics so "mote" finds "möte",
+with prefix indexes for 2-8 letters (every search word is a prefix: without
+them "samtal*" merges every word that starts so, 15 ms instead of 3 at 100k).
 PostgreSQL: a generated tsvector column on itemtext in a Swedish
 configuration that unaccents before stemming, with a GIN index.
 """
@@ -29,7 +31,7 @@ _PG_TEXT_LIMIT = 250_000
 _SQLITE_UP = [
     "CREATE VIRTUAL TABLE item_fts USING fts5("
     "body, content='itemtext', content_rowid='item_id', "
-    "tokenize='unicode61 remove_diacritics 2')",
+    "tokenize='unicode61 remove_diacritics 2', prefix='2 3 4 5 6 7 8')",
     "CREATE TRIGGER itemtext_fts_ai AFTER INSERT ON itemtext BEGIN "
     "INSERT INTO item_fts(rowid, body) VALUES (new.item_id, new.body); END",
     "CREATE TRIGGER itemtext_fts_ad AFTER DELETE ON itemtext BEGIN "
