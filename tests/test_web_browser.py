@@ -91,6 +91,7 @@ def test_coach_logs_in_finds_listens_holds_exports_logs_out(
             page.get_by_label("Search").fill("granser")
             page.get_by_role("button", name="Search").click()
             expect(page.locator("mark").first).to_have_text("gränser")
+            assert "granser" not in page.url  # words never travel in a URL
             page.screenshot(path=SHOTS / "02-search.png", full_page=True)
             page.get_by_role("link", name="Astrid Lövgren (demo)").first.click()
             expect(page).to_have_url(f"{base}/subjects/{known['astrid']}")

@@ -7,6 +7,7 @@ never echo content back.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from markupsafe import Markup, escape
 from starlette.responses import Response
 
 from gallra.errors import NotFound
-from gallra.web import actions, pages
+from gallra.web import actions, pages, search_page
 from gallra.web.passwords import verify_password
 from gallra.web.security import (
     LOGIN_CSRF_COOKIE,
@@ -41,6 +42,7 @@ from storage.webauth import end_session, find_user, login
 __all__ = ["create_app"]
 
 _HERE = Path(__file__).parent
+_log = logging.getLogger("gallra.web")
 # Checked against when the user does not exist, so both cases cost one scrypt.
 _DUMMY_HASH = (
     "scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
@@ -75,12 +77,22 @@ def create_app(gallra: App) -> FastAPI:
     app.state.gallra = gallra
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
+    app.include_router(search_page.router)
     app.include_router(pages.router)
     app.include_router(actions.router)
 
     @app.middleware("http")
     async def headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
+        try:
+            response: Response = await call_next(request)
+        except Exception as exc:
+            # An unexpected error's text may quote SQL parameters (search words, names):
+            # log and show its type only, and never let the server log the traceback.
+            _log.error("web: %s on %s %s", type(exc).__name__, request.method, request.url.path)
+            response = HTMLResponse(
+                f"gallra: internal error ({type(exc).__name__}); see `gallra doctor`",
+                status_code=500,
+            )
         security_headers(response)
         return response
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
@@ -17,17 +15,14 @@ from gallra.rights import erase
 from gallra.web.mailview import mail_view
 from gallra.web.security import Viewer, viewer_of
 from gallra.web.views import (
-    find_people,
     item_page,
     subject_choices,
     subject_page,
     unassigned_items,
 )
 from gallra.wiring import App
-from models.enums import HoldKind, ItemKind, LegalBasis, RequestRight
-from models.errors import InvalidInput
+from models.enums import HoldKind, ItemKind, RequestRight
 from storage.audit import audit_events, record
-from storage.search import CANDIDATES, SearchFilters, search, terms_of
 
 __all__ = ["gallra_of", "render", "router", "viewer"]
 
@@ -72,103 +67,6 @@ def render(
         name,
         {"viewer": who, "csrf": who.csrf_token, "notice": notice, **context},
         status_code=status_code,
-    )
-
-
-def _date(value: str, name: str) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"{name}: expected a date as YYYY-MM-DD") from None
-
-
-def _number(value: str, name: str) -> int | None:
-    """An optional whole number from a form field (browsers send empty fields as '')."""
-    if not value.strip():
-        return None
-    if not value.strip().isdigit() or len(value.strip()) > 9:
-        raise InvalidInput(f"{name}: expected a whole number")
-    return int(value)
-
-
-@router.get("/", response_class=HTMLResponse)
-def search_page(
-    request: Request,
-    who: Logged,
-    q: str = "",
-    subject: str = "",
-    kind: Annotated[list[str] | None, Query()] = None,
-    date_from: Annotated[str, Query(alias="from")] = "",
-    date_to: Annotated[str, Query(alias="to")] = "",
-    basis: str = "",
-    special: str = "",
-    expiring: str = "",
-    page: int = Query(default=1, ge=1, le=1000),
-) -> Response:
-    """Search with filters; with no words, the newest items."""
-    gallra = gallra_of(request)
-    kinds = tuple(k for k in kind or () if k in {x.value for x in ItemKind})
-    subject_id = _number(subject, "subject")
-    expiring_days = _number(expiring, "expiring")
-    filters = SearchFilters(
-        subject_id=subject_id,
-        kinds=kinds,
-        received_from=_date(date_from, "from"),
-        received_to=_date(date_to, "to"),
-        legal_basis=basis if basis in {b.value for b in LegalBasis} else None,
-        special_category={"yes": True, "no": False}.get(special),
-        expiring_within_days=expiring_days,
-    )
-    per_page = 20
-    with gallra.session() as session:
-        results = search(
-            session,
-            q,
-            filters=filters,
-            today=gallra.today,
-            limit=per_page,
-            offset=(page - 1) * per_page,
-        )
-        people = find_people(session, terms_of(q)) if page == 1 else []
-        record(
-            session,
-            actor=who.actor,
-            action="search",
-            at=gallra.clock.now(),
-            subject_id=subject_id,
-            detail={"results": len(results.hits), "page": page},
-        )
-
-    def page_url(number: int) -> str:
-        params = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
-        return "/?" + urlencode([*params, ("page", str(number))])
-
-    return render(
-        request,
-        "search.html",
-        who,
-        prev_url=page_url(page - 1) if page > 1 else None,
-        next_url=page_url(page + 1) if results.more else None,
-        q=q,
-        results=results,
-        people=people,
-        page=page,
-        filters=filters,
-        form={
-            "from": date_from,
-            "to": date_to,
-            "basis": basis,
-            "special": special,
-            "expiring": expiring_days,
-            "subject": subject_id,
-            "kinds": kinds,
-        },
-        kinds=[k.value for k in ItemKind],
-        candidates=CANDIDATES,
-        bases=[b.value for b in LegalBasis],
-        today=gallra.today,
     )
 
 
