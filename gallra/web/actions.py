@@ -87,9 +87,9 @@ def _hold_kind(form: FormData) -> HoldKind:
     return HoldKind(kind)
 
 
-@router.post("/subjects/{subject_id}/holds")
-async def subject_hold(request: Request, subject_id: int) -> Response:
-    """Freeze everything of a person."""
+async def _place_hold(
+    request: Request, *, subject_id: int | None = None, item_id: int | None = None
+) -> None:
     who, form = await _checked(request)
     gallra = gallra_of(request)
     with gallra.session() as session:
@@ -98,26 +98,26 @@ async def subject_hold(request: Request, subject_id: int) -> Response:
             kind=_hold_kind(form),
             reason=_text(form, "reason"),
             subject_id=subject_id,
+            item_id=item_id,
             review_on=_day(form, "review_on", required=False),
         )
-    _audit(request, who, "hold-add", subject_id=subject_id, detail={"hold_id": hold.id})
+    _audit(
+        request, who, "hold-add", subject_id=subject_id, item_id=item_id,
+        detail={"hold_id": hold.id},
+    )  # fmt: skip
+
+
+@router.post("/subjects/{subject_id}/holds")
+async def subject_hold(request: Request, subject_id: int) -> Response:
+    """Freeze everything of a person."""
+    await _place_hold(request, subject_id=subject_id)
     return _back(f"/subjects/{subject_id}", "hold")
 
 
 @router.post("/items/{item_id}/holds")
 async def item_hold(request: Request, item_id: int) -> Response:
     """Freeze one item."""
-    who, form = await _checked(request)
-    gallra = gallra_of(request)
-    with gallra.session() as session:
-        hold = add_hold(
-            session,
-            kind=_hold_kind(form),
-            reason=_text(form, "reason"),
-            item_id=item_id,
-            review_on=_day(form, "review_on", required=False),
-        )
-    _audit(request, who, "hold-add", item_id=item_id, detail={"hold_id": hold.id})
+    await _place_hold(request, item_id=item_id)
     return _back(f"/items/{item_id}", "hold")
 
 
