@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlmodel import Session
 
 from models.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = [
     "current_revision",
@@ -100,6 +101,9 @@ def scrub_after_delete(engine: Engine) -> None:
 
 
 def _alembic_config() -> Config:
+    # Imported here: alembic costs ~0.2 s to import, and only init and migrate need it.
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     return cfg
@@ -107,6 +111,8 @@ def _alembic_config() -> Config:
 
 def migrate(engine: Engine) -> None:
     """Bring the index schema to the newest migration (idempotent)."""
+    from alembic import command
+
     cfg = _alembic_config()
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
