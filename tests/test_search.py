@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, text, update
-from sqlmodel import Session, col
+from sqlalchemy import Engine, delete, text, update
+from sqlmodel import Session, col, select
 
 from models.enums import HoldKind, ItemKind, ItemState, LegalBasis, Role
 from models.policy import Policy
@@ -210,3 +210,43 @@ def test_snippets_mark_words_by_stem_and_without_diacritics() -> None:
     assert snippet.startswith("…") and not snippet.startswith("…ad")
     assert make_snippet("", ["x"]) == ""
     assert HIT_START not in make_snippet("nothing to see", ["absent"])
+
+
+def test_the_shared_corpus_is_searchable(
+    engine: Engine, policy: Policy, tmp_path: Path, corpora: Path
+) -> None:
+    """GIVEN the whole public e-mail corpus ingested THEN a distinctive word of any message's
+    text finds that message, and no line of hostile input breaks a query over it."""
+    from ingest.archives import batched
+    from ingest.mail import MailIngestor
+    from ingest.tagging import TaggingRules
+    from models.clock import FixedClock
+    from tests.test_mail_corpus import corpus_messages
+
+    ingestor = MailIngestor(
+        engine,
+        LocalBlobStore(tmp_path / "blobs"),
+        policy,
+        TaggingRules.build(own_addresses=["coach@example.org"]),
+        FixedClock.on(TODAY),
+        parse_workers=0,
+    )
+    for batch in batched(list(corpus_messages()), 50):
+        ingestor.ingest_batch(batch)
+    with Session(engine) as session:
+        bodies = session.execute(
+            select(ItemText.item_id, ItemText.body).order_by(col(ItemText.item_id))
+        ).all()
+        checked = 0
+        for item_id, body in bodies[::5]:
+            words = sorted(
+                (w for w in terms_of(body) if len(w) >= 7 and w.isalpha()), key=len, reverse=True
+            )
+            if not words:
+                continue
+            page = search(session, words[0], today=TODAY, limit=200)
+            assert item_id in {h.item_id for h in page.hits}, words[0]
+            checked += 1
+        assert checked >= 20
+        for query in HOSTILE:
+            search(session, query, today=TODAY)
