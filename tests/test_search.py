@@ -250,3 +250,16 @@ def test_the_shared_corpus_is_searchable(
         assert checked >= 20
         for query in HOSTILE:
             search(session, query, today=TODAY)
+
+
+@pytest.mark.parametrize("query", ["samtal", "sömnen", "faktura", "session", "x", "nothing"])
+def test_newest_first_windows_give_the_same_answer(
+    session: Session, corpus: dict[str, int], query: str
+) -> None:
+    """GIVEN id windows narrower than the archive THEN a search ranks the same newest matches
+    as one pass over everything (PostgreSQL widens the window until it has enough)."""
+    for cap in (1, 2, 200):
+        whole = search(session, query, today=TODAY, candidates=cap, windows=(None,))
+        stepped = search(session, query, today=TODAY, candidates=cap, windows=(1, 2, None))
+        assert [h.item_id for h in stepped.hits] == [h.item_id for h in whole.hits]
+        assert stepped.capped == whole.capped
