@@ -345,3 +345,32 @@ def test_an_internal_error_shows_and_logs_no_personal_data(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "OperationalError" in logged
     assert "lövgren" not in logged.lower() and "astrid" not in logged.lower()
+
+
+def test_recordings_can_be_sought_with_byte_ranges(
+    client: TestClient, practice: tuple[Cli, App]
+) -> None:
+    """WHEN a player asks for part of a recording THEN it gets exactly those bytes (206),
+    and only the playback's first request is audited, not every seek."""
+    _, gallra = practice
+    rec = ids(gallra)["recording"]
+    whole = client.get(f"/items/{rec}/content")
+    assert whole.status_code == 200 and whole.headers["accept-ranges"] == "bytes"
+    size = len(whole.content)
+    middle = client.get(f"/items/{rec}/content", headers={"Range": "bytes=100-199"})
+    assert middle.status_code == 206
+    assert middle.headers["content-range"] == f"bytes 100-199/{size}"
+    assert middle.content == whole.content[100:200]
+    tail = client.get(f"/items/{rec}/content", headers={"Range": "bytes=-10"})
+    assert tail.content == whole.content[-10:]
+    open_end = client.get(f"/items/{rec}/content", headers={"Range": f"bytes={size - 5}-"})
+    assert open_end.content == whole.content[-5:]
+    past = client.get(f"/items/{rec}/content", headers={"Range": f"bytes={size}-"})
+    assert past.status_code == 416 and past.headers["content-range"] == f"bytes */{size}"
+    several = client.get(f"/items/{rec}/content", headers={"Range": "bytes=0-1,5-6"})
+    assert several.status_code == 200 and several.content == whole.content
+    with gallra.session() as session:
+        plays = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "play", AuditEvent.item_id == rec)
+        ).all()
+    assert len(plays) == 2  # the whole file, and the request for all of it again

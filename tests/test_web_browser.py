@@ -37,6 +37,14 @@ QUIET = [
 ]
 
 
+def until(page: Any, expression: str, what: str, seconds: float = 15) -> None:
+    """Poll an expression with page.evaluate (wait_for_function needs eval, which our CSP bans)."""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"the player {what}"
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Cli, App]]:
     """The demo practice's web page on a free loopback port."""
@@ -103,11 +111,17 @@ def test_coach_logs_in_finds_listens_holds_exports_logs_out(
             player = page.locator("audio#player")
             expect(player).to_be_visible()
             page.evaluate("document.querySelector('#player').play()")
-            page.wait_for_function(
-                "document.querySelector('#player').currentTime > 0", timeout=15_000
-            )
+            until(page, "document.querySelector('#player').currentTime > 0", "did not play")
             duration = page.evaluate("document.querySelector('#player').duration")
             assert duration > 1
+            # Skip ahead, as a coach looking for a moment in a session would.
+            page.evaluate("document.querySelector('#player').currentTime = %f" % (duration * 0.7))
+            until(
+                page,
+                "!document.querySelector('#player').seeking && "
+                "document.querySelector('#player').currentTime >= %f" % (duration * 0.69),
+                "could not seek",
+            )
             page.screenshot(path=SHOTS / "04-recording.png", full_page=True)
 
             # Place a hold on the client.

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from gallra.errors import NotFound
 from gallra.rights import erase
 from gallra.web.mailview import mail_view
+from gallra.web.ranges import RangeNotSatisfiable, parse_range, read_range
 from gallra.web.security import Viewer, viewer_of
 from gallra.web.views import (
     item_page,
@@ -146,36 +147,53 @@ def item_view(request: Request, who: Logged, item_id: int) -> Response:
 
 @router.get("/items/{item_id}/content")
 def item_content(request: Request, who: Logged, item_id: int) -> Response:
-    """The stored bytes, streamed: played in the page for audio and video, else downloaded."""
+    """The stored bytes, streamed: played in the page for audio and video, else downloaded.
+
+    A player asks for byte ranges to seek; only the first request of a playback
+    (from byte 0) is audited, not every seek.
+    """
     gallra = gallra_of(request)
     with gallra.session() as session:
         item = item_page(session, item_id=item_id).item
-        playable = item.mime_type.startswith(_PLAYABLE)
-        record(
-            session,
-            actor=who.actor,
-            action="play" if playable else "download",
-            at=gallra.clock.now(),
-            item_id=item_id,
-        )
+    playable = item.mime_type.startswith(_PLAYABLE)
+    try:
+        wanted = parse_range(request.headers.get("range"), item.size)
+    except RangeNotSatisfiable:
+        return Response(status_code=416, headers={"Content-Range": f"bytes */{item.size}"})
+    if wanted is None or wanted[0] == 0:
+        with gallra.session() as session:
+            record(
+                session,
+                actor=who.actor,
+                action="play" if playable else "download",
+                at=gallra.clock.now(),
+                item_id=item_id,
+            )
     if not gallra.blobs.exists(item.blob_key):
         raise NotFound(f"item {item_id}: its stored copy is missing (see `gallra doctor`)")
+    byte_range = wanted or (0, item.size - 1)
 
     def chunks() -> Iterator[bytes]:
+        if item.size == 0:
+            return
         with gallra.blobs.open(item.blob_key) as stream:
-            while chunk := stream.read(_CHUNK):
-                yield chunk
+            yield from read_range(stream, byte_range, _CHUNK)
 
     name = item.title or f"item-{item_id}"
     disposition = "inline" if playable else "attachment"
     safe_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:120]
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(byte_range[1] - byte_range[0] + 1 if item.size else 0),
+        "Content-Disposition": f'{disposition}; filename="{safe_name}"',
+    }
+    if wanted is not None:
+        headers["Content-Range"] = f"bytes {wanted[0]}-{wanted[1]}/{item.size}"
     return StreamingResponse(
         chunks(),
+        status_code=206 if wanted is not None else 200,
         media_type=item.mime_type if playable else "application/octet-stream",
-        headers={
-            "Content-Length": str(item.size),
-            "Content-Disposition": f'{disposition}; filename="{safe_name}"',
-        },
+        headers=headers,
     )
 
 
