@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -215,6 +217,18 @@ def _invariants(home: Path) -> int:
     return len(orphans) * 1_000_000 + int(count)
 
 
+def _item_count(home: Path) -> int:
+    """Items committed so far (read-only, beside a running ingest)."""
+    index = home / "index.db"
+    if not index.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(f"file:{index}?mode=ro", uri=True)) as db:
+        try:
+            return int(db.execute("SELECT count(*) FROM item").fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0
+
+
 def test_ingest_killed_at_random_points_ends_exact(imap_cli: Cli, dovecot: Dovecot) -> None:
     big = os.urandom(2 * 1024 * 1024)
     messages = [
@@ -248,7 +262,12 @@ def test_ingest_killed_at_random_points_ends_exact(imap_cli: Cli, dovecot: Dovec
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(rng.uniform(1.2, 3.0))
+        # Kill mid-ingest, not during start-up: wait until this run has added items.
+        before, deadline = _item_count(imap_cli.home), time.monotonic() + 60
+        while proc.poll() is None and _item_count(imap_cli.home) == before:
+            assert time.monotonic() < deadline, "the ingest made no progress"
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.6))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
