@@ -16,6 +16,7 @@ from gallra.web.mailview import mail_view
 from gallra.web.ranges import RangeNotSatisfiable, parse_range, read_range
 from gallra.web.security import Viewer, viewer_of
 from gallra.web.views import (
+    SubjectPage,
     item_page,
     subject_choices,
     subject_page,
@@ -71,19 +72,33 @@ def render(
     )
 
 
-@router.get("/subjects/{subject_id}", response_class=HTMLResponse)
-def subject_view(request: Request, who: Logged, subject_id: int) -> Response:
-    """A person and everything held about them."""
+def _audited_subject(
+    request: Request,
+    who: Viewer,
+    subject_id: int,
+    action: str,
+    detail: dict[str, Any] | None = None,
+) -> SubjectPage:
+    """A person's page data, with the view written to the audit trail."""
     gallra = gallra_of(request)
     with gallra.session() as session:
         view = subject_page(session, gallra.policy, subject_id=subject_id, today=gallra.today)
         record(
             session,
             actor=who.actor,
-            action="view-subject",
+            action=action,
             at=gallra.clock.now(),
             subject_id=subject_id,
+            detail=detail,
         )
+    return view
+
+
+@router.get("/subjects/{subject_id}", response_class=HTMLResponse)
+def subject_view(request: Request, who: Logged, subject_id: int) -> Response:
+    """A person and everything held about them."""
+    gallra = gallra_of(request)
+    view = _audited_subject(request, who, subject_id, "view-subject")
     return render(
         request,
         "subject.html",
@@ -100,16 +115,8 @@ def erase_preview(request: Request, who: Logged, subject_id: int) -> Response:
     """The erasure dry run: what would go and what must stay, and why."""
     gallra = gallra_of(request)
     cert = erase(gallra, subject_id=subject_id, dry_run=True)
-    with gallra.session() as session:
-        view = subject_page(session, gallra.policy, subject_id=subject_id, today=gallra.today)
-        record(
-            session,
-            actor=who.actor,
-            action="erase-preview",
-            at=gallra.clock.now(),
-            subject_id=subject_id,
-            detail={"would_delete": len(cert.deleted), "kept": len(cert.kept)},
-        )
+    detail = {"would_delete": len(cert.deleted), "kept": len(cert.kept)}
+    view = _audited_subject(request, who, subject_id, "erase-preview", detail)
     return render(request, "erase.html", who, view=view, cert=cert)
 
 
