@@ -119,8 +119,22 @@ def decode_header_value(raw: str) -> str:
 
 
 def _raw_header(message: Message, name: str) -> list[str]:
-    values = message.get_all(name) or []
-    return [str(v) if not isinstance(v, str) else v for v in values]
+    """A header's values as text; raw 8-bit bytes (RFC 6532 UTF-8) decoded, not replaced.
+
+    compat32 hands a header holding non-ASCII bytes back as a Header in the
+    'unknown-8bit' charset, whose str() turns every such byte into U+FFFD.
+    """
+    texts: list[str] = []
+    for value in message.get_all(name) or []:
+        if isinstance(value, email.header.Header):
+            raw = b"".join(
+                part if isinstance(part, bytes) else part.encode("ascii", "surrogateescape")
+                for part, _ in email.header.decode_header(value)
+            )
+            texts.append(_decode_bytes(raw, None)[0])
+        else:
+            texts.append(str(value))
+    return texts
 
 
 def _addresses(values: list[str], problems: list[str], header: str) -> list[Address]:

@@ -78,3 +78,16 @@ def test_hostile_attachment_names_never_become_paths(name: str, expected: str) -
 def test_very_long_names_are_cut_keeping_the_extension() -> None:
     name = safe_filename("a" * 200 + ".pdf")
     assert len(name) <= 120 and name.endswith(".pdf") and "/" not in name
+
+
+def test_raw_utf8_and_latin1_headers_keep_their_letters() -> None:
+    """GIVEN headers written as raw 8-bit bytes (RFC 6532) THEN å ä ö survive, not U+FFFD."""
+    utf8 = parse_message(
+        "From: Åsa Öberg <asa@example.se>\nSubject: Meddelande utan avsändare\n\nhej\n".encode()
+    )
+    assert utf8.subject == "Meddelande utan avsändare"
+    assert utf8.senders[0].name == "Åsa Öberg"
+    latin1 = parse_message(b"Subject: M\xf6te p\xe5 m\xe5ndag\n\nhej\n")
+    assert latin1.subject == "Möte på måndag"
+    mixed = parse_message("Subject: Svar: =?utf-8?q?M=C3=B6te?= på fredag\n\nhej\n".encode())
+    assert mixed.subject == "Svar: Möte på fredag"
