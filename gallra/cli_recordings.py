@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from sqlmodel import col, select
 
 from gallra.cli_ingest import ingest_app
 from gallra.coach import assign_item
@@ -17,8 +16,7 @@ from gallra.context import app_of
 from gallra.jobs import ingest_recordings
 from gallra.output import emit, iso
 from ingest.recordings import RecordingSummary
-from models.enums import ItemState
-from models.tables import Item, ItemSubject
+from storage.listing import unassigned_items
 
 __all__ = ["item_app", "items_app", "quarantine_entries"]
 
@@ -64,18 +62,7 @@ def items_unassigned(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Items tied to nobody: they fall under the 3-month rule until assigned."""
     gallra = app_of(ctx)
     with gallra.session() as session:
-        linked = select(ItemSubject.item_id)
-        rows = list(
-            session.exec(
-                select(Item)
-                .where(
-                    col(Item.id).not_in(linked),
-                    Item.state == ItemState.LIVE.value,
-                    col(Item.parse_status) != "skipped",
-                )
-                .order_by(col(Item.id))
-            )
-        )
+        rows = unassigned_items(session)
     data = [
         {
             "id": i.id,

@@ -15,6 +15,7 @@ from models.enums import ItemState, LegalBasis
 from models.policy import Policy
 from models.retention import Expiry, ItemFacts, SubjectFacts, compute_expiry, registry_probe
 from models.tables import Item, ItemSubject, Subject
+from storage.listing import live_items_of
 from storage.registry import subject_facts
 
 __all__ = [
@@ -162,12 +163,7 @@ def subject_retention(
     agreement record made today would go (the registry entry follows it).
     """
     facts = subject_facts(session, subject_ids=[subject_id])
-    linked = select(ItemSubject.item_id).where(ItemSubject.subject_id == subject_id)
-    items = list(
-        session.exec(
-            select(Item).where(col(Item.id).in_(linked), Item.state == ItemState.LIVE.value)
-        )
-    )
+    items = live_items_of(session, subject_id=subject_id)
     if items:
         open_rule = next((i.rule_id for i in items if i.expires_at is None), None)
         if open_rule is not None:

@@ -25,11 +25,12 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from models.clock import local_date
-from models.enums import ItemState, LegalBasis
+from models.enums import LegalBasis
 from models.errors import InvalidInput
 from models.policy import Policy
 from models.tables import Consent, Engagement, Identifier, Item, ItemSubject, Request, Subject
 from storage.blobs import CHUNK, BlobStore
+from storage.listing import live_items_of
 
 __all__ = ["SCHEMA", "ExportResult", "build_export"]
 
@@ -160,14 +161,7 @@ def build_export(
     subject = session.get(Subject, subject_id)
     if subject is None:
         raise InvalidInput(f"subject {subject_id}: no such subject")
-    linked = select(ItemSubject.item_id).where(ItemSubject.subject_id == subject_id)
-    items = list(
-        session.exec(
-            select(Item)
-            .where(col(Item.id).in_(linked), Item.state == ItemState.LIVE.value)
-            .order_by(col(Item.id))
-        )
-    )
+    items = live_items_of(session, subject_id=subject_id)
     others = {
         item_id
         for item_id, _ in session.exec(

@@ -64,7 +64,6 @@ def set_password(session: Session, *, username: str, password_hash: str) -> WebU
 def login(
     session: Session,
     *,
-    username: str,
     password_ok: bool,
     user: WebUser | None,
     now: datetime,

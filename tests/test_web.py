@@ -251,6 +251,8 @@ def test_actions_hold_request_engagement_assign(
     assert ended.status_code == 303
     assert "running" not in client.get(bertil).text.split("Agreements")[1].split("</section>")[0]
     unassigned = client.get("/unassigned").text
+    assert "Meddelande utan avsändare" in unassigned
+    assert "Veckans tips" not in unassigned  # bulk mail waits out its 3 months untagged
     item_id = int(re.findall(r'action="/items/(\d+)/assign"', unassigned)[0])
     assigned = _post(
         client, "/unassigned", f"/items/{item_id}/assign", {"subject_id": str(known["david"])}

@@ -53,6 +53,18 @@ Content-Disposition: attachment; filename="page.html"
 """
 
 
+# A message naming nobody (no address at all): it waits in the unassigned queue.
+NOBODY_EML = """\
+From: Telefonsvararen
+To: undisclosed-recipients:;
+Subject: Meddelande utan avsändare
+Date: Tue, 03 Nov 2026 08:00:00 +0100
+Message-ID: <nobody-1@example.invalid>
+
+Någon ringde om en ny tid.
+"""
+
+
 def build_practice(tmp_path: Path, monkeypatch: Any) -> tuple[Cli, App]:
     """An initialised home with the demo practice, one hostile e-mail and a web login."""
     monkeypatch.setenv("GALLRA_TEST_WEB_PASSWORD", PASSWORD)
@@ -63,6 +75,7 @@ def build_practice(tmp_path: Path, monkeypatch: Any) -> tuple[Cli, App]:
     eml = tmp_path / "eml"
     eml.mkdir()
     (eml / "xss.eml").write_text(XSS_EML, encoding="utf-8")
+    (eml / "nobody.eml").write_text(NOBODY_EML, encoding="utf-8")
     ingest = cli("ingest", "mail", "--eml-dir", str(eml))
     assert ingest.code == 0, ingest.err
     return cli, App(settings=get_settings(cli.home), clock=parse_now(TODAY))

@@ -19,26 +19,21 @@ from starlette.responses import Response
 
 from gallra import rights
 from gallra.coach import assign_item, finish_engagement
-from gallra.web.pages import gallra_of, render
-from gallra.web.security import Viewer, check_csrf, viewer_of
+from gallra.web.pages import gallra_of, render, viewer
+from gallra.web.security import Viewer, check_csrf
 from models.enums import HoldKind, RequestRight
 from models.errors import InvalidInput
 from storage.audit import record
 from storage.holds import add_hold, lift_hold
 from storage.requests import open_request
 
-__all__ = ["router", "viewer_for_form"]
+__all__ = ["router"]
 
 router = APIRouter()
 
 
-def viewer_for_form(request: Request) -> Viewer:
-    """The logged-in user of a form post (LoginRequired otherwise)."""
-    return viewer_of(request, gallra_of(request))
-
-
 async def _checked(request: Request) -> tuple[Viewer, FormData]:
-    who = viewer_for_form(request)
+    who = viewer(request)
     form = await request.form()
     check_csrf(form, who.csrf_token)
     return who, form

@@ -86,9 +86,11 @@ def create_app(gallra: App) -> FastAPI:
         try:
             response: Response = await call_next(request)
         except Exception as exc:
-            # An unexpected error's text may quote SQL parameters (search words, names):
-            # log and show its type only, and never let the server log the traceback.
-            _log.error("web: %s on %s %s", type(exc).__name__, request.method, request.url.path)
+            # An unexpected error's text may quote SQL parameters (search words, names)
+            # and a URL is whatever the client sent: log the error's type and the
+            # route's template (/items/{item_id}) only, never the traceback.
+            route = getattr(request.scope.get("route"), "path", "?")
+            _log.error("web: %s on %s %s", type(exc).__name__, request.method, route)
             response = HTMLResponse(
                 f"gallra: internal error ({type(exc).__name__}); see `gallra doctor`",
                 status_code=500,
@@ -146,7 +148,7 @@ def create_app(gallra: App) -> FastAPI:
         with gallra.session() as session:
             user = find_user(session, username=username)
             ok = verify_password(password, user.password_hash if user else _DUMMY_HASH)
-            outcome = login(session, username=username, password_ok=ok, user=user, now=now)
+            outcome = login(session, password_ok=ok, user=user, now=now)
             record(
                 session,
                 actor=f"web:{user.username}" if user else "web:?",
@@ -164,7 +166,7 @@ def create_app(gallra: App) -> FastAPI:
     @app.post("/logout")
     async def logout(request: Request) -> Response:
         token = request.cookies.get(SESSION_COOKIE, "")
-        viewer = actions.viewer_for_form(request)
+        viewer = pages.viewer(request)
         check_csrf(await request.form(), viewer.csrf_token)
         with gallra.session() as session:
             end_session(session, token=token)

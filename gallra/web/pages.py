@@ -18,13 +18,14 @@ from gallra.web.security import Viewer, viewer_of
 from gallra.web.views import (
     SubjectPage,
     item_page,
+    live_item,
     subject_choices,
     subject_page,
-    unassigned_items,
 )
 from gallra.wiring import App
 from models.enums import HoldKind, ItemKind, RequestRight
 from storage.audit import audit_events, record
+from storage.listing import unassigned_items
 
 __all__ = ["gallra_of", "render", "router", "viewer"]
 
@@ -161,7 +162,7 @@ def item_content(request: Request, who: Logged, item_id: int) -> Response:
     """
     gallra = gallra_of(request)
     with gallra.session() as session:
-        item = item_page(session, item_id=item_id).item
+        item = live_item(session, item_id=item_id)  # each seek asks again: keep it light
     playable = item.mime_type.startswith(_PLAYABLE)
     try:
         wanted = parse_range(request.headers.get("range"), item.size)
@@ -209,7 +210,7 @@ def unassigned(request: Request, who: Logged) -> Response:
     """Items tied to nobody: they go after three months unless assigned."""
     gallra = gallra_of(request)
     with gallra.session() as session:
-        items = unassigned_items(session)
+        items = unassigned_items(session, newest_first=True, limit=200)
         choices = subject_choices(session)
         record(
             session,

@@ -16,8 +16,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
-from gallra.web.pages import Logged, gallra_of, render
-from gallra.web.security import check_csrf, viewer_of
+from gallra.web.pages import Logged, gallra_of, render, viewer
+from gallra.web.security import Viewer, check_csrf
 from gallra.web.views import find_people
 from models.enums import ItemKind, LegalBasis
 from models.errors import InvalidInput
@@ -81,9 +81,8 @@ def _filters(form: Mapping[str, Any]) -> SearchFilters:
     )
 
 
-def _results(request: Request, form: dict[str, Any], *, action: str) -> Response:
+def _results(request: Request, who: Viewer, form: dict[str, Any], *, action: str) -> Response:
     gallra = gallra_of(request)
-    who = viewer_of(request, gallra)
     filters = _filters(form)
     page = min(max(_number(form["page"], "page") or 1, 1), 1000)
     with gallra.session() as session:
@@ -126,14 +125,13 @@ def browse(request: Request, who: Logged) -> Response:
     """The search form and the newest items (filters may come in the URL; words never do)."""
     form = _form_values(request.query_params)
     form["q"] = ""
-    return _results(request, form, action="browse")
+    return _results(request, who, form, action="browse")
 
 
 @router.post("/search", response_class=HTMLResponse)
 async def search_words(request: Request) -> Response:
     """Search by words (and filters) posted from the form."""
-    gallra = gallra_of(request)
-    who = viewer_of(request, gallra)
+    who = viewer(request)
     posted = await request.form()
     check_csrf(posted, who.csrf_token)
-    return _results(request, _form_values(posted), action="search")
+    return _results(request, who, _form_values(posted), action="search")

@@ -22,6 +22,7 @@ from models.tables import (
     Subject,
 )
 from storage.expiry import kept_until, subject_retention
+from storage.listing import live_items_of
 from storage.registry import identifiers_of
 
 __all__ = [
@@ -29,9 +30,9 @@ __all__ = [
     "SubjectPage",
     "find_people",
     "item_page",
+    "live_item",
     "subject_choices",
     "subject_page",
-    "unassigned_items",
 ]
 
 
@@ -67,14 +68,7 @@ def subject_page(session: Session, policy: Policy, *, subject_id: int, today: da
     subject = session.get(Subject, subject_id)
     if subject is None:
         raise NotFound(f"subject {subject_id}: no such subject")
-    linked = select(ItemSubject.item_id).where(ItemSubject.subject_id == subject_id)
-    items = list(
-        session.exec(
-            select(Item)
-            .where(col(Item.id).in_(linked), Item.state == ItemState.LIVE.value)
-            .order_by(col(Item.received_at).desc())
-        )
-    )
+    items = live_items_of(session, subject_id=subject_id, newest_first=True)
     retention = subject_retention(session, policy, subject_id=subject_id, today=today)
     requests = [
         {"request": r, "days_left": (r.deadline - today).days}
@@ -113,11 +107,17 @@ def subject_page(session: Session, policy: Policy, *, subject_id: int, today: da
     )
 
 
-def item_page(session: Session, *, item_id: int) -> ItemPage:
-    """Everything the item page shows except the content itself."""
+def live_item(session: Session, *, item_id: int) -> Item:
+    """A live item, or NotFound."""
     item = session.get(Item, item_id)
     if item is None or item.state != ItemState.LIVE.value:
         raise NotFound(f"item {item_id}: no such item")
+    return item
+
+
+def item_page(session: Session, *, item_id: int) -> ItemPage:
+    """Everything the item page shows except the content itself."""
+    item = live_item(session, item_id=item_id)
     subjects = [
         (subject, link)
         for link, subject in session.exec(
@@ -146,23 +146,6 @@ def item_page(session: Session, *, item_id: int) -> ItemPage:
                 )
             )
         ),
-    )
-
-
-def unassigned_items(session: Session, *, limit: int = 200) -> list[Item]:
-    """Live items tied to nobody (exports excluded), newest first."""
-    linked = select(ItemSubject.item_id)
-    return list(
-        session.exec(
-            select(Item)
-            .where(
-                col(Item.id).not_in(linked),
-                Item.state == ItemState.LIVE.value,
-                Item.kind != ItemKind.EXPORT.value,
-            )
-            .order_by(col(Item.received_at).desc())
-            .limit(limit)
-        )
     )
 
 
