@@ -3,9 +3,11 @@ no blob lacks a row, nothing is ledgered twice, and the ledger verifies."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -54,6 +56,13 @@ def _populate(home: Path, expired: int = EXPIRED) -> None:
             make_item(s, blobs, policy, text=f"aktuellt {n}", subjects=[current.id])
         s.commit()
     engine.dispose()
+
+
+def _ledgered(home: Path) -> int:
+    """Ledger entries so far (read-only, beside a running sweep)."""
+    index = home / "index.db"
+    with contextlib.closing(sqlite3.connect(f"file:{index}?mode=ro", uri=True)) as db:
+        return int(db.execute("SELECT count(*) FROM ledgerentry").fetchone()[0])
 
 
 def _check_invariants(home: Path) -> tuple[int, int]:
@@ -108,7 +117,12 @@ def test_sweep_killed_at_random_points_finishes_cleanly(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(rng.uniform(1.0, 3.0))
+        # Kill mid-sweep, not during start-up: wait until this run has ledgered a deletion.
+        before, deadline = _ledgered(cli.home), time.monotonic() + 60
+        while proc.poll() is None and _ledgered(cli.home) == before:
+            assert time.monotonic() < deadline, "the sweep made no progress"
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.5))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
