@@ -6,6 +6,9 @@ Tree::
     +-- StorageError             a store or the index failed
         +-- BlobNotFound         no blob under that key
         +-- BlobIntegrityError   bytes read or written do not match their sha256
+        |   +-- BlobTampered     an encrypted blob fails authentication
+        +-- KeyUnavailable       a blob's data key is destroyed (crypto-shredded) or missing
+        +-- MasterKeyError       the master key is missing, malformed or the wrong one
         +-- BadBlobKey           a key that could escape the store or is malformed
         +-- LedgerBroken         the deletion ledger's hash chain does not verify
 
@@ -16,7 +19,16 @@ from __future__ import annotations
 
 from models.errors import GallraError
 
-__all__ = ["BadBlobKey", "BlobIntegrityError", "BlobNotFound", "LedgerBroken", "StorageError"]
+__all__ = [
+    "BadBlobKey",
+    "BlobIntegrityError",
+    "BlobNotFound",
+    "BlobTampered",
+    "KeyUnavailable",
+    "LedgerBroken",
+    "MasterKeyError",
+    "StorageError",
+]
 
 
 class StorageError(GallraError):
@@ -37,3 +49,15 @@ class BadBlobKey(StorageError):
 
 class LedgerBroken(StorageError):
     """The deletion ledger does not verify."""
+
+
+class BlobTampered(BlobIntegrityError):
+    """An encrypted blob failed authentication: altered, truncated or not ours."""
+
+
+class KeyUnavailable(StorageError):
+    """No usable data key for a blob: destroyed (crypto-shredded) or never recorded."""
+
+
+class MasterKeyError(StorageError):
+    """The master key is missing, malformed or not the one the key store was made with."""

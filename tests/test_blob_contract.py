@@ -1,5 +1,5 @@
 """One contract for every blob store: local folder, and S3 on moto's server (real HTTP)
-with and without bucket versioning."""
+with and without bucket versioning, each also behind the encrypting store."""
 
 from __future__ import annotations
 
@@ -7,13 +7,18 @@ import hashlib
 import io
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from models.clock import SystemClock
 from storage.blobs import BlobStore
+from storage.encrypted import EncryptedBlobStore
+from storage.engine import make_engine
 from storage.errors import BadBlobKey, BlobIntegrityError, BlobNotFound
+from storage.keystore import KeyStore, MasterKey
 from storage.local import LocalBlobStore
 from storage.s3 import S3BlobStore
 from tests.conftest import new_bucket
@@ -27,18 +32,32 @@ if TYPE_CHECKING:
         "local",
         pytest.param("s3", marks=pytest.mark.integration),
         pytest.param("s3-versioned", marks=pytest.mark.integration),
+        "local-encrypted",
+        pytest.param("s3-versioned-encrypted", marks=pytest.mark.integration),
     ]
 )
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
-    if request.param == "local":
-        yield LocalBlobStore(tmp_path / "blobs")
+    kind = str(request.param)
+    inner: BlobStore
+    if kind.startswith("local"):
+        inner = LocalBlobStore(tmp_path / "blobs")
+    else:
+        client: S3Client = request.getfixturevalue("s3_client")
+        bucket = new_bucket(client, versioned=kind.startswith("s3-versioned"))
+        # A small threshold so multipart is exercised with a few MB.
+        inner = S3BlobStore(
+            client,
+            bucket,
+            prefix="p",
+            multipart_threshold=5 * 1024 * 1024,
+            part_size=5 * 1024 * 1024,
+        )
+    if not kind.endswith("-encrypted"):
+        yield inner
         return
-    client: S3Client = request.getfixturevalue("s3_client")
-    bucket = new_bucket(client, versioned=request.param == "s3-versioned")
-    # A small threshold so multipart is exercised with a few MB.
-    yield S3BlobStore(
-        client, bucket, prefix="p", multipart_threshold=5 * 1024 * 1024, part_size=5 * 1024 * 1024
-    )
+    keys = KeyStore(make_engine(f"sqlite:///{tmp_path / 'keys.db'}"), MasterKey(os.urandom(32)))
+    keys.create(datetime.now(UTC))
+    yield EncryptedBlobStore(inner, keys, SystemClock())
 
 
 class FailingStream(io.RawIOBase):
@@ -165,7 +184,7 @@ def test_short_reads_are_not_taken_for_the_end_of_the_stream(store: BlobStore) -
 
 
 def test_modified_time_of_present_and_absent_keys(store: BlobStore) -> None:
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
     store.put("when", io.BytesIO(b"x"))
     written = store.modified("when")

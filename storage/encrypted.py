@@ -1,0 +1,100 @@
+"""A blob store that encrypts every blob before it leaves the process.
+
+Wraps any BlobStore (local folder, S3). `put` streams plaintext through
+chunked AES-256-GCM under the blob's data key from the key store (made and
+committed first, so a stored blob always has its key); the sha256 and size
+reported are the plaintext's, so content addressing is unchanged. `open`
+decrypts as it streams and raises BlobTampered on any alteration. `delete`
+destroys the data keys of what it deleted: an old object version or a
+copy of the bucket is then unreadable too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import BinaryIO, cast
+
+from models.clock import Clock
+from storage.blobs import BlobStore, DeleteOutcome, HashingReader, StoredBlob, check_key
+from storage.crypto import DecryptingReader, EncryptingReader, encrypt_bytes
+from storage.errors import BlobIntegrityError
+from storage.keystore import KeyStore
+
+__all__ = ["EncryptedBlobStore"]
+
+
+class EncryptedBlobStore:
+    """Envelope encryption over an inner store (see the module doc)."""
+
+    def __init__(self, inner: BlobStore, keys: KeyStore, clock: Clock) -> None:
+        self.inner = inner
+        self.keystore = keys
+        self._clock = clock
+
+    @property
+    def description(self) -> str:
+        """The inner store, marked encrypted."""
+        return f"{self.inner.description} (encrypted)"
+
+    def put(self, key: str, stream: BinaryIO, *, expected_sha256: str | None = None) -> StoredBlob:
+        """Encrypt while streaming to the inner store; nothing kept on a sha256 mismatch."""
+        check_key(key)
+        secret = self.keystore.data_keys_for_write([key], self._clock.now())[key]
+        plain = HashingReader(stream)
+        sealed = EncryptingReader(plain, secret, key)
+        self.inner.put(key, cast(BinaryIO, sealed))
+        if expected_sha256 is not None and plain.sha256 != expected_sha256:
+            self.inner.delete([key])
+            raise BlobIntegrityError(f"blob {key}: sha256 of the bytes written does not match")
+        return StoredBlob(key=key, sha256=plain.sha256, size=plain.size)
+
+    def put_many(self, payloads: Mapping[str, tuple[bytes, str]]) -> dict[str, StoredBlob]:
+        """Encrypt each payload in memory, then hand the batch to the inner store."""
+        for key, (data, sha) in payloads.items():
+            check_key(key)
+            if hashlib.sha256(data).hexdigest() != sha:
+                raise BlobIntegrityError(f"blob {key}: sha256 of the bytes does not match")
+        secrets = self.keystore.data_keys_for_write(payloads, self._clock.now())
+        sealed: dict[str, tuple[bytes, str]] = {}
+        for key, (data, _) in payloads.items():
+            cipher = encrypt_bytes(data, secrets[key], key)
+            sealed[key] = (cipher, hashlib.sha256(cipher).hexdigest())
+        self.inner.put_many(sealed)
+        return {
+            key: StoredBlob(key=key, sha256=sha, size=len(data))
+            for key, (data, sha) in payloads.items()
+        }
+
+    @contextlib.contextmanager
+    def open(self, key: str) -> Iterator[BinaryIO]:
+        """The decrypted bytes as a stream (seekable when the inner stream is)."""
+        with self.inner.open(key) as stream:
+            secret = self.keystore.data_key(key)
+            yield cast(BinaryIO, DecryptingReader(stream, secret, key))
+
+    def delete(self, keys: Iterable[str]) -> DeleteOutcome:
+        """Delete from the inner store, then destroy the data keys of what is gone."""
+        wanted = list(keys)
+        outcome = self.inner.delete(wanted)
+        gone = set(outcome.deleted) - self.inner.remaining(outcome.deleted)
+        self.keystore.forget(gone)
+        return outcome
+
+    def exists(self, key: str) -> bool:
+        """Whether any copy remains in the inner store."""
+        return self.inner.exists(key)
+
+    def remaining(self, keys: Iterable[str]) -> set[str]:
+        """The keys of which a copy remains."""
+        return self.inner.remaining(keys)
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        """Every key under `prefix`."""
+        return self.inner.keys(prefix)
+
+    def modified(self, key: str) -> datetime | None:
+        """When the current copy was written."""
+        return self.inner.modified(key)
