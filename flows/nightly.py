@@ -15,6 +15,7 @@ from prefect import flow
 from flows.app import build_app
 from flows.tasks import (
     TaskFailed,
+    backup_index_task,
     enforce_retention_task,
     ingest_recordings_task,
     prune_history_task,
@@ -71,7 +72,7 @@ def enforce_retention(dry_run: bool = False) -> dict[str, Any]:
 
 @flow(name="nightly", persist_result=False, log_prints=False)
 def nightly(history_days: int = HISTORY_DAYS) -> dict[str, Any]:
-    """Ingest every mail source and the recordings, then sweep, then prune old history."""
+    """Ingest every mail source and the recordings, sweep, back up the index, prune history."""
     gallra = build_app()
     report: dict[str, Any] = {"mail": {}, "failed": []}
     for source in gallra.settings.mail.sources:
@@ -96,6 +97,12 @@ def nightly(history_days: int = HISTORY_DAYS) -> dict[str, Any]:
     except TaskFailed as exc:
         log.error("sweep failed: %s", exc)
         report["failed"].append("sweep")
+    if gallra.settings.backup.nightly:
+        try:
+            report["backup"] = backup_index_task()
+        except TaskFailed as exc:
+            log.error("backup failed: %s", exc)
+            report["failed"].append("backup")
     report["history_pruned"] = prune_history_task(history_days)
     if report["failed"]:
         raise NightlyFailed(f"nightly steps failed: {', '.join(report['failed'])}")

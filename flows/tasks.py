@@ -93,6 +93,14 @@ def enforce_retention_task(dry_run: bool = False) -> dict[str, Any]:
     return report
 
 
+@task(name="backup-index", persist_result=False, cache_policy=NO_CACHE)
+@_sanitised("backup")
+def backup_index_task() -> dict[str, Any]:
+    """An encrypted snapshot of the index; expired ones deleted with their keys."""
+    result = jobs.backup_now(build_app())
+    return {"size": result.size, "pruned": len(result.pruned)}
+
+
 @task(name="prune-orchestration-history", persist_result=False, cache_policy=NO_CACHE)
 @_sanitised("prune history")
 def prune_history_task(older_than_days: int) -> int:

@@ -14,6 +14,7 @@ import typer
 from gallra import (
     cli_demo,
     cli_ingest,
+    cli_keys,
     cli_nightly,
     cli_policy,
     cli_recordings,
@@ -29,7 +30,8 @@ from gallra.settings import default_home, get_settings
 from gallra.wiring import App, parse_now
 from models.clock import SystemClock
 from models.errors import GallraError
-from storage.engine import migrate
+from storage.engine import make_engine, migrate
+from storage.keystore import KeyStore, new_master_key
 
 __all__ = ["app", "main"]
 
@@ -62,6 +64,9 @@ app.command("search")(cli_search.search_cmd)
 app.command("audit")(cli_search.audit_cmd)
 app.command("web")(cli_web.web)
 app.command("passwd")(cli_web.passwd)
+app.add_typer(cli_keys.keys_app, name="keys")
+app.command("backup")(cli_keys.backup_cmd)
+app.command("restore")(cli_keys.restore_cmd)
 
 _TOML_TEMPLATE = """\
 # gallra settings. Environment variables GALLRA_<SECTION>__<KEY> override these.
@@ -97,6 +102,7 @@ def _root(
     """Global options."""
     root = home or default_home()
     ctx.obj = App(settings=get_settings(root), clock=parse_now(now) if now else SystemClock())
+    ctx.call_on_close(ctx.obj.close)
 
 
 @app.command()
@@ -127,7 +133,24 @@ def init(
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(48) + "\n")
         created.append(str(key_file))
+    master_file = gallra.settings.master_key_path
+    if (
+        gallra.settings.keys.encrypt
+        and gallra.settings.master_key is None
+        and not master_file.exists()
+    ):
+        master_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(master_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(new_master_key() + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        created.append(str(master_file))
     migrate(gallra.engine)
+    if gallra.settings.keys.encrypt:
+        keys = KeyStore(make_engine(gallra.settings.keystore_url), gallra.read_master_key())
+        keys.create(gallra.clock.now())
+        keys.engine.dispose()
     _ = gallra.blobs
     _ = gallra.policy
     password = cli_web.read_password(env=web_password_env, file=web_password_file, prompt=True)
@@ -149,6 +172,15 @@ def init(
                 "back it up."
             ]
             if str(key_file) in created
+            else []
+        )
+        + (
+            [
+                f"The master key in {master_file} encrypts every stored e-mail and recording. "
+                "Keep a copy somewhere safe and apart from the data (a password manager or a "
+                "sealed envelope): losing it loses the whole archive, and no one can recover it."
+            ]
+            if str(master_file) in created
             else []
         )
         + ["index ready"]

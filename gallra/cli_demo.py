@@ -52,6 +52,7 @@ def demo(
     for path in drop.iterdir():
         os.utime(path, (settled, settled))
     recordings = gallra.recording_ingestor().ingest_folder(drop)
+    gallra.bind_keys()
     rows: list[dict[str, Any]] = []
     with gallra.session() as session:
         for subject in session.exec(select(Subject).order_by(col(Subject.id))):

@@ -100,6 +100,7 @@ def ingest_mail(
                 batch_size=gallra.settings.mail.batch_size,
                 progress=sys.stderr.isatty() and not as_json,
             )
+        gallra.bind_keys()
     else:
         if imap is not None:
             sources = [
@@ -131,16 +132,27 @@ def ingest_mail(
 
 def doctor(
     ctx: typer.Context,
-    verify: Annotated[bool, typer.Option("--verify", help="Re-hash every stored blob.")] = False,
+    verify: Annotated[
+        bool,
+        typer.Option("--verify", help="Read back every blob: decrypt, authenticate, re-hash."),
+    ] = False,
     repair: Annotated[
-        bool, typer.Option("--repair", help="Delete orphan blobs older than a day (ledgered).")
+        bool,
+        typer.Option(
+            "--repair", help="Delete orphan blobs and forget orphan keys older than a day."
+        ),
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """What needs a person: parse errors, quarantine, and index/store mismatches."""
     gallra = app_of(ctx)
     integrity = reconcile(
-        gallra.require_index(), gallra.blobs, now=gallra.clock.now(), verify=verify, repair=repair
+        gallra.require_index(),
+        gallra.blobs,
+        now=gallra.clock.now(),
+        verify=verify,
+        repair=repair,
+        keystore=gallra.keystore if gallra.settings.keys.encrypt else None,
     )
     watched = [ParseStatus.ERROR, ParseStatus.WARNING, ParseStatus.PENDING, ParseStatus.QUARANTINED]
     with gallra.session() as session:
@@ -178,7 +190,19 @@ def doctor(
         )
     ]
     lines += [f"  MISSING blob of item {i}" for i in integrity.missing_blobs]
-    lines += [f"  CORRUPT item {i}: bytes do not match their sha256" for i in integrity.corrupt]
+    lines += [
+        f"  CORRUPT item {i}: altered or truncated in the store (fails authentication or sha256)"
+        for i in integrity.corrupt
+    ]
+    lines += [
+        f"  UNREADABLE item {i}: its data key is gone (destroyed or never recorded)"
+        for i in integrity.key_missing
+    ]
+    if integrity.orphan_keys:
+        lines.append(
+            f"key store: {integrity.orphan_keys} data keys without a blob"
+            + (f", {integrity.orphan_keys_forgotten} forgotten" if repair else "")
+        )
     lines += [f"  deleted orphan blob {k} (ledgered)" for k in integrity.orphans_deleted]
     emit(
         {

@@ -43,7 +43,16 @@ def nightly(
             for name, c in report["mail"].items()
         ),
         f"sweep: deleted {sweep.get('deleted', 0)} items, {sweep.get('subjects_deleted', 0)} "
-        f"people; {sweep.get('held_past_expiry', 0)} held past expiry",
+        f"people; {sweep.get('held_past_expiry', 0)} held past expiry; "
+        f"{sweep.get('subject_keys_destroyed', 0)} people's keys destroyed",
+        *(
+            [
+                f"index backed up ({report['backup']['size']} bytes), "
+                f"{report['backup']['pruned']} expired backups deleted"
+            ]
+            if "backup" in report
+            else []
+        ),
         f"orchestration history pruned: {report.get('history_pruned', 0)} runs",
     ]
     emit(report, as_json=as_json, lines=lines)

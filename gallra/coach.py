@@ -50,8 +50,10 @@ def assign_item(gallra: App, *, item_id: int, subject_id: int) -> Assigned:
         subject_ids = list(
             session.exec(select(ItemSubject.subject_id).where(ItemSubject.item_id == item_id))
         )
+        blob_keys = [item.blob_key]
         for child in session.exec(select(Item).where(Item.parent_id == item_id)).all():
             assert child.id is not None
+            blob_keys.append(child.blob_key)
             link_subjects(
                 session,
                 item_id=child.id,
@@ -60,7 +62,9 @@ def assign_item(gallra: App, *, item_id: int, subject_id: int) -> Assigned:
             stamp_expiry(session, gallra.policy, item=child, subject_ids=subject_ids)
         stamp_expiry(session, gallra.policy, item=item, subject_ids=subject_ids)
         expires = item.expires_at.isoformat() if item.expires_at else None
-        return Assigned(item_id, subject_id, item.rule_id, expires)
+        assigned = Assigned(item_id, subject_id, item.rule_id, expires)
+    gallra.bind_keys(blob_keys)
+    return assigned
 
 
 def finish_engagement(gallra: App, *, engagement_id: int, ends_on: date) -> EngagementEnded:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -19,10 +21,13 @@ from ingest.imap import ImapMailbox
 from ingest.mail import IngestSummary
 from ingest.mail_sync import Progress, SyncOptions, sync_mailbox
 from ingest.recordings import RecordingSummary
+from storage.backup import prune_backups, write_backup
 from storage.sweep import SweepOptions, SweepResult, run_sweep
 
 __all__ = [
+    "BackupRun",
     "adhoc_source",
+    "backup_now",
     "configured_source",
     "ingest_recordings",
     "ingest_s3_inbox",
@@ -72,6 +77,7 @@ def sync_source(
             now=gallra.clock.now(),
             progress=progress,
         )
+    gallra.bind_keys()
     total = IngestSummary()
     for report in reports:
         total.add(report.summary)
@@ -87,7 +93,7 @@ def configured_source(gallra: App, name: str) -> ImapSourceSettings:
 
 
 def sweep(gallra: App, options: SweepOptions | None = None) -> SweepResult:
-    """The retention sweep with this app's store, policy, clock and source erasers."""
+    """The retention sweep with this app's store, policy, clock, source erasers and keys."""
     return run_sweep(
         gallra.require_index(),
         gallra.blobs,
@@ -96,7 +102,37 @@ def sweep(gallra: App, options: SweepOptions | None = None) -> SweepResult:
         options=options or SweepOptions(),
         hash_key=gallra.hash_key,
         erasers=gallra.source_erasers(),
+        keystore=gallra.keystore if gallra.settings.keys.encrypt else None,
     )
+
+
+@dataclass
+class BackupRun:
+    """A backup written and the expired ones deleted (keys are opaque names)."""
+
+    key: str
+    size: int
+    kind: str
+    pruned: list[str]
+
+
+def backup_now(gallra: App) -> BackupRun:
+    """Write a backup, then delete those past retention (with their keys)."""
+    engine = gallra.require_index()
+    info = write_backup(
+        engine,
+        gallra.settings.index_url,
+        gallra.blobs,
+        gallra.clock.now(),
+        gallra.settings.home / "tmp",
+    )
+    pruned = prune_backups(
+        engine,
+        gallra.blobs,
+        gallra.clock.now(),
+        timedelta(days=gallra.settings.backup.retention_days),
+    )
+    return BackupRun(key=info.key, size=info.size, kind=info.kind, pruned=pruned)
 
 
 def _add(total: RecordingSummary, part: RecordingSummary) -> None:
@@ -164,4 +200,5 @@ def ingest_recordings(
         _add(total, ingestor.ingest_folder(folder, progress=progress))
     if folders is None and rec.s3_inbox_bucket:
         _add(total, ingest_s3_inbox(gallra))
+    gallra.bind_keys()
     return total

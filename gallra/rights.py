@@ -98,6 +98,7 @@ def export(
         assert item.id is not None
         link_subjects(session, item_id=item.id, links=[(subject_id, "export", "access export")])
         stamp_expiry(session, gallra.policy, item=item, subject_ids=[subject_id])
+    gallra.bind_keys([stored.key])
     return {
         **{k: v for k, v in asdict(result).items() if k != "path"},
         "export_item_id": item.id,

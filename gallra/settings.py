@@ -20,9 +20,11 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from gallra.errors import ConfigError
 
 __all__ = [
+    "BackupSettings",
     "BlobSettings",
     "ImapSourceSettings",
     "IndexSettings",
+    "KeySettings",
     "MailSettings",
     "PolicySettings",
     "RecordingSettings",
@@ -33,7 +35,13 @@ __all__ = [
 ]
 
 _PLACEHOLDERS = {"changeme", "change-me", "secret", "password", "xxx", "todo"}
-_SECRET_KEYS = {"hash_key", "password", "secret_access_key", "aws_secret_access_key"}
+_SECRET_KEYS = {
+    "hash_key",
+    "master_key",
+    "password",
+    "secret_access_key",
+    "aws_secret_access_key",
+}
 
 
 class _Section(BaseModel):
@@ -57,6 +65,21 @@ class BlobSettings(_Section):
     region: str = "eu-north-1"
     server_side_encryption: Literal["AES256", "aws:kms", "none"] = "AES256"
     multipart_threshold_mb: int = 16
+
+
+class KeySettings(_Section):
+    """Encryption at rest: the key store and where the master key comes from."""
+
+    encrypt: bool = True  # every blob encrypted with its own data key
+    url: str = ""  # the key store; empty: sqlite file keys.db in GALLRA_HOME
+    master_key_file: Path | None = None  # default: GALLRA_HOME/secrets/master.key
+
+
+class BackupSettings(_Section):
+    """Encrypted index backups in the blob store."""
+
+    retention_days: int = 30  # the longest an erased person can remain in a backup
+    nightly: bool = True  # the nightly flow backs up after the sweep
 
 
 class ImapSourceSettings(_Section):
@@ -154,8 +177,11 @@ class Settings(BaseSettings):
     home: Path
     hash_key: SecretStr | None = None
     hash_key_file: Path | None = None
+    master_key: SecretStr | None = None  # env GALLRA_MASTER_KEY
     index: IndexSettings = IndexSettings()
     blobs: BlobSettings = BlobSettings()
+    keys: KeySettings = KeySettings()
+    backup: BackupSettings = BackupSettings()
     policy: PolicySettings = PolicySettings()
     mail: MailSettings = MailSettings()
     recordings: RecordingSettings = RecordingSettings()
@@ -182,6 +208,21 @@ class Settings(BaseSettings):
     def blob_path(self) -> Path:
         """Folder of the local blob store."""
         return self.blobs.path or self.home / "blobs"
+
+    @property
+    def keystore_url(self) -> str:
+        """SQLAlchemy URL of the key store (apart from the index)."""
+        return self.keys.url or f"sqlite:///{self.home / 'keys.db'}"
+
+    @property
+    def master_key_path(self) -> Path:
+        """Where the master key is read from when not given in the environment."""
+        return self.keys.master_key_file or self.home / "secrets" / "master.key"
+
+    @property
+    def next_master_key_path(self) -> Path:
+        """Where `gallra keys rotate` writes the new master key before it takes over."""
+        return self.master_key_path.with_name(self.master_key_path.name + ".next")
 
     @property
     def key_file(self) -> Path:

@@ -29,7 +29,10 @@ from models.clock import Clock, FixedClock, SystemClock, local_date
 from models.errors import InvalidInput
 from models.policy import Policy, load_policy
 from storage.blobs import BlobStore
+from storage.encrypted import EncryptedBlobStore
 from storage.engine import current_revision, make_engine, transaction
+from storage.errors import MasterKeyError
+from storage.keystore import KeyStore, MasterKey
 from storage.local import LocalBlobStore
 from storage.sweep import SourceEraser
 
@@ -55,6 +58,13 @@ class App:
 
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
+
+    def close(self) -> None:
+        """Close the connection pools this app opened (index and key store)."""
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+        if "keystore" in self.__dict__:
+            self.keystore.engine.dispose()
 
     @property
     def today(self) -> date:
@@ -90,9 +100,50 @@ class App:
         """The retention policy in force."""
         return load_policy(self.settings.policy.path)
 
+    def read_master_key(self) -> MasterKey:
+        """The master key from GALLRA_MASTER_KEY or the key file; ConfigError naming the fix."""
+        if self.settings.master_key is not None:
+            return MasterKey.parse(
+                self.settings.master_key.get_secret_value(), where="GALLRA_MASTER_KEY"
+            )
+        path = self.settings.master_key_path
+        try:
+            text = path.read_text(encoding="ascii")
+        except FileNotFoundError:
+            raise ConfigError(
+                f"master key: none set; run `gallra init`, or set GALLRA_MASTER_KEY or "
+                f"keys.master_key_file (looked for {path})"
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"master key file {path}: unreadable ({type(exc).__name__})"
+            ) from None
+        return MasterKey.parse(text, where=str(path))
+
     @cached_property
-    def blobs(self) -> BlobStore:
-        """The configured blob store."""
+    def keystore(self) -> KeyStore:
+        """The key store, checked against the master key.
+
+        A rotation that crashed after committing the rewrapped keys but before
+        the new key file replaced the old one is finished here.
+        """
+        store = KeyStore(make_engine(self.settings.keystore_url), self.read_master_key())
+        if not store.exists():
+            raise ConfigError("key store: not initialised; run `gallra init` first")
+        try:
+            store.check_master()
+        except MasterKeyError:
+            pending = self.settings.next_master_key_path
+            if self.settings.master_key is not None or not pending.exists():
+                raise
+            store.master = MasterKey.parse(pending.read_text("ascii"), where=str(pending))
+            store.check_master()
+            pending.replace(self.settings.master_key_path)
+        return store
+
+    @cached_property
+    def stored_blobs(self) -> BlobStore:
+        """The configured store as it is: ciphertext when encryption is on."""
         blobs = self.settings.blobs
         if blobs.backend == "local":
             return LocalBlobStore(self.settings.blob_path)
@@ -107,6 +158,28 @@ class App:
             server_side_encryption=blobs.server_side_encryption,
             multipart_threshold=blobs.multipart_threshold_mb * 1024 * 1024,
         )
+
+    @cached_property
+    def blobs(self) -> BlobStore:
+        """The blob store everything reads and writes through (encrypting by default)."""
+        if not self.settings.keys.encrypt:
+            return self.stored_blobs
+        return EncryptedBlobStore(self.stored_blobs, self.keystore, self.clock)
+
+    def bind_keys(self, blob_keys: list[str] | None = None) -> int:
+        """Give new or re-tagged blobs' keys to their subjects (no-op without encryption).
+
+        Without `blob_keys`: the blobs still held by the master key (what an
+        ingest just stored).
+        """
+        if not self.settings.keys.encrypt:
+            return 0
+        from storage.keybinding import bind_keys, bind_unassigned
+
+        now = self.clock.now()
+        if blob_keys is None:
+            return bind_unassigned(self.require_index(), self.keystore, now)
+        return bind_keys(self.require_index(), self.keystore, now, blob_keys)
 
     @cached_property
     def tagging_rules(self) -> TaggingRules:

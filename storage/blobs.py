@@ -9,6 +9,7 @@ versioned bucket) and is idempotent, `exists` says whether any copy is left
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, Protocol
 
-from storage.errors import BadBlobKey
+from storage.errors import BadBlobKey, BlobIntegrityError, KeyUnavailable
 
 __all__ = [
     "CHUNK",
@@ -26,6 +27,7 @@ __all__ = [
     "HashingReader",
     "StoredBlob",
     "check_key",
+    "open_for_item",
 ]
 
 CHUNK = 1024 * 1024
@@ -139,3 +141,17 @@ class BlobStore(Protocol):
     def modified(self, key: str) -> datetime | None:
         """When the current copy of `key` was written (None when absent)."""
         ...
+
+
+@contextlib.contextmanager
+def open_for_item(blobs: BlobStore, item_id: int | None, key: str) -> Iterator[BinaryIO]:
+    """`blobs.open(key)`, with a tampered or unreadable blob's error naming the item.
+
+    Reads fail lazily (a chunk is authenticated as it is read), so errors
+    raised while the caller reads are renamed too.
+    """
+    try:
+        with blobs.open(key) as stream:
+            yield stream
+    except (BlobIntegrityError, KeyUnavailable) as exc:
+        raise type(exc)(f"item {item_id}: {exc}") from None

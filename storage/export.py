@@ -29,7 +29,7 @@ from models.enums import LegalBasis
 from models.errors import InvalidInput
 from models.policy import Policy
 from models.tables import Consent, Engagement, Identifier, Item, ItemSubject, Request, Subject
-from storage.blobs import CHUNK, BlobStore
+from storage.blobs import CHUNK, BlobStore, open_for_item
 from storage.listing import live_items_of
 
 __all__ = ["SCHEMA", "ExportResult", "build_export"]
@@ -193,7 +193,7 @@ def build_export(
                     name += _EXT[item.kind]
                 digest = hashlib.sha256()
                 with (
-                    blobs.open(item.blob_key) as source,
+                    open_for_item(blobs, item.id, item.blob_key) as source,
                     bundle.open(name, "w", force_zip64=True) as sink,
                 ):
                     while chunk := source.read(CHUNK):

@@ -3,9 +3,12 @@
 Finds blobs no row points to (an ingest that crashed between store and
 commit, or a copy left behind), rows whose blob is gone, and, with
 `verify`, blobs whose bytes no longer hash to their sha256 (tampering, bit
-rot). `repair` deletes orphan blobs older than a grace period (younger
-ones may belong to an ingest still running), verified and ledgered; a row
-whose blob is missing is reported, never silently dropped.
+rot; with encryption every chunk's authentication tag is checked too, and
+a blob whose data key is gone cannot be read). `repair` deletes orphan
+blobs older than a grace period (younger ones may belong to an ingest still
+running), verified and ledgered, and forgets data keys whose blob is gone
+past the same grace; a row whose blob is missing is reported, never
+silently dropped. Index backups are not orphans.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from sqlmodel import Session, select
 
 from models.tables import Item
 from storage import ledger
+from storage.backup import BACKUP_PREFIX
 from storage.blobs import CHUNK, BlobStore
 from storage.engine import transaction
-from storage.errors import BlobNotFound
+from storage.errors import BlobIntegrityError, BlobNotFound, KeyUnavailable
+from storage.keystore import KeyStore
 
 __all__ = ["ReconcileReport", "reconcile"]
 
@@ -35,6 +40,9 @@ class ReconcileReport:
     orphan_blobs: list[str] = field(default_factory=list)
     missing_blobs: list[int] = field(default_factory=list)
     corrupt: list[int] = field(default_factory=list)
+    key_missing: list[int] = field(default_factory=list)
+    orphan_keys: int = 0
+    orphan_keys_forgotten: int = 0
     verified: int = 0
     orphans_deleted: list[str] = field(default_factory=list)
     orphans_in_grace: list[str] = field(default_factory=list)
@@ -42,7 +50,7 @@ class ReconcileReport:
     @property
     def ok(self) -> bool:
         """Nothing missing, nothing corrupt, no orphan left."""
-        return not (self.orphan_blobs or self.missing_blobs or self.corrupt)
+        return not (self.orphan_blobs or self.missing_blobs or self.corrupt or self.key_missing)
 
 
 def _sha256_of(blobs: BlobStore, key: str) -> str:
@@ -61,6 +69,7 @@ def reconcile(
     verify: bool = False,
     repair: bool = False,
     grace: timedelta = timedelta(days=1),
+    keystore: KeyStore | None = None,
 ) -> ReconcileReport:
     """Compare the index with the store (see the module doc)."""
     report = ReconcileReport()
@@ -70,7 +79,9 @@ def reconcile(
     keys = set(blobs.keys())
     report.blobs = len(keys)
     wanted = {key for _, key, _ in rows}
-    report.orphan_blobs = sorted(k for k in keys - wanted if not k.startswith(".tmp/"))
+    report.orphan_blobs = sorted(
+        k for k in keys - wanted if not k.startswith((".tmp/", BACKUP_PREFIX))
+    )
     present = blobs.remaining(wanted) if wanted else set()
     report.missing_blobs = sorted(i for i, key, _ in rows if key not in present and i is not None)
     if verify:
@@ -84,9 +95,26 @@ def reconcile(
                 except BlobNotFound:
                     report.missing_blobs.append(item_id)
                     continue
+                except KeyUnavailable:
+                    checked[key] = "no-key"
+                except BlobIntegrityError:
+                    checked[key] = "tampered"
+            if checked[key] == "no-key":
+                report.key_missing.append(item_id)
+                continue
             report.verified += 1
             if checked[key] != sha:
                 report.corrupt.append(item_id)
+    if keystore is not None:
+        stale = [
+            key
+            for key, made in keystore.data_keys().items()
+            if key not in keys and now - made >= grace
+        ]
+        report.orphan_keys = len(stale)
+        if repair and stale:
+            keystore.forget(stale)
+            report.orphan_keys_forgotten = len(stale)
     if repair and report.orphan_blobs:
         old: list[str] = []
         for key in report.orphan_blobs:

@@ -51,9 +51,19 @@ from storage.blobs import BlobStore
 from storage.engine import scrub_after_delete, transaction
 from storage.expiry import recompute
 from storage.holds import held_item_ids
+from storage.keybinding import bind_keys, shred
+from storage.keystore import KeyStore
 from storage.registry import subject_facts
 
-__all__ = ["SourceCopy", "SourceEraser", "SweepOptions", "SweepResult", "run_sweep"]
+__all__ = [
+    "SourceCopy",
+    "SourceEraser",
+    "SweepOptions",
+    "SweepResult",
+    "delete_subject",
+    "remove_item_rows",
+    "run_sweep",
+]
 
 
 @dataclass(frozen=True)
@@ -86,12 +96,16 @@ class SweepResult:
     would_delete_item_ids: list[int] = field(default_factory=list)
     ledger_head: dict[str, Any] = field(default_factory=dict)
     report_id: int | None = None
+    subject_keys_destroyed: int = 0
     # People whose items this run deleted (not reported: only used to sweep them).
     touched_subjects: set[int] = field(default_factory=set, repr=False)
+    # People deleted from the index: id -> creation time (for the key store's tombstones).
+    deleted_subjects: dict[int, str] = field(default_factory=dict, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         """The report: everything but internal bookkeeping."""
-        return {k: v for k, v in asdict(self).items() if k != "touched_subjects"}
+        internal = {"touched_subjects", "deleted_subjects"}
+        return {k: v for k, v in asdict(self).items() if k not in internal}
 
     @property
     def ok(self) -> bool:
@@ -200,13 +214,7 @@ def _delete_batch(
                 select(ItemSubject.subject_id).where(col(ItemSubject.item_id).in_(done_ids))
             )
         )
-        session.execute(delete(ItemText).where(col(ItemText.item_id).in_(done_ids)))
-        session.execute(delete(ItemSubject).where(col(ItemSubject.item_id).in_(done_ids)))
-        session.execute(delete(Hold).where(col(Hold.item_id).in_(done_ids)))
-        session.execute(
-            update(Item).where(col(Item.parent_id).in_(done_ids)).values(parent_id=None)
-        )
-        session.execute(delete(Item).where(col(Item.id).in_(done_ids)))
+        remove_item_rows(session, done_ids)
         for item in done:
             shared = item.blob_key in still_used
             ledger.append(
@@ -231,6 +239,60 @@ def _delete_batch(
     result.bytes_freed += sum(item.size for item in done if item.blob_key not in still_used)
     for item in done:
         result.deleted_by_rule[item.rule_id] = result.deleted_by_rule.get(item.rule_id, 0) + 1
+
+
+def remove_item_rows(session: Session, ids: list[int]) -> None:
+    """Delete items' rows: text, links, holds, the rows themselves (children unparented)."""
+    session.execute(delete(ItemText).where(col(ItemText.item_id).in_(ids)))
+    session.execute(delete(ItemSubject).where(col(ItemSubject.item_id).in_(ids)))
+    session.execute(delete(Hold).where(col(Hold.item_id).in_(ids)))
+    session.execute(update(Item).where(col(Item.parent_id).in_(ids)).values(parent_id=None))
+    session.execute(delete(Item).where(col(Item.id).in_(ids)))
+
+
+def delete_subject(
+    session: Session, subject: Subject, now: datetime, hash_key: bytes | None, **facts: Any
+) -> None:
+    """Delete a person's entry and all that hangs on it, ledgered by id (see `_sweep_subjects`).
+
+    A marketing block survives as keyed hashes of the addresses.
+    """
+    assert subject.id is not None
+    if subject.marketing_blocked_on is not None and hash_key:
+        for ident in session.exec(
+            select(Identifier).where(
+                Identifier.subject_id == subject.id,
+                Identifier.kind == IdentifierKind.EMAIL.value,
+            )
+        ):
+            session.merge(MarketingBlock(address_hash=keyed_hash(hash_key, ident.value)))
+    engagements = [
+        e.id for e in session.exec(select(Engagement).where(Engagement.client_id == subject.id))
+    ]
+    if engagements:
+        session.execute(
+            delete(EngagementParty).where(col(EngagementParty.engagement_id).in_(engagements))
+        )
+        session.execute(delete(Engagement).where(col(Engagement.id).in_(engagements)))
+    session.execute(delete(Identifier).where(col(Identifier.subject_id) == subject.id))
+    session.execute(delete(EngagementParty).where(col(EngagementParty.subject_id) == subject.id))
+    session.execute(delete(Hold).where(col(Hold.subject_id) == subject.id))
+    session.execute(
+        update(Request).where(col(Request.subject_id) == subject.id).values(subject_id=None)
+    )
+    session.delete(subject)
+    session.flush()
+    ledger.append(
+        session,
+        at=now,
+        action="subject-deleted",
+        detail={
+            "subject_id": subject.id,
+            "engagements_deleted": len(engagements),
+            "marketing_block_kept_as_hash": subject.marketing_blocked_on is not None,
+            **facts,
+        },
+    )
 
 
 def _resume(
@@ -323,45 +385,8 @@ def _sweep_subjects(
             if not _registry_expired(session, policy, subject, now, lost_last_item=lost_last_item):
                 continue
             assert subject.id is not None
-            if subject.marketing_blocked_on is not None and hash_key:
-                for ident in session.exec(
-                    select(Identifier).where(
-                        Identifier.subject_id == subject.id,
-                        Identifier.kind == IdentifierKind.EMAIL.value,
-                    )
-                ):
-                    session.merge(MarketingBlock(address_hash=keyed_hash(hash_key, ident.value)))
-            engagements = [
-                e.id
-                for e in session.exec(select(Engagement).where(Engagement.client_id == subject.id))
-            ]
-            if engagements:
-                session.execute(
-                    delete(EngagementParty).where(
-                        col(EngagementParty.engagement_id).in_(engagements)
-                    )
-                )
-                session.execute(delete(Engagement).where(col(Engagement.id).in_(engagements)))
-            session.execute(delete(Identifier).where(col(Identifier.subject_id) == subject.id))
-            session.execute(
-                delete(EngagementParty).where(col(EngagementParty.subject_id) == subject.id)
-            )
-            session.execute(delete(Hold).where(col(Hold.subject_id) == subject.id))
-            session.execute(
-                update(Request).where(col(Request.subject_id) == subject.id).values(subject_id=None)
-            )
-            session.delete(subject)
-            session.flush()
-            ledger.append(
-                session,
-                at=now,
-                action="subject-deleted",
-                detail={
-                    "subject_id": subject.id,
-                    "engagements_deleted": len(engagements),
-                    "marketing_block_kept_as_hash": subject.marketing_blocked_on is not None,
-                },
-            )
+            result.deleted_subjects[subject.id] = subject.created_at.isoformat()
+            delete_subject(session, subject, now, hash_key)
             result.subjects_deleted += 1
 
 
@@ -398,8 +423,14 @@ def run_sweep(
     options: SweepOptions = SweepOptions(),
     hash_key: bytes | None = None,
     erasers: Erasers | None = None,
+    keystore: KeyStore | None = None,
 ) -> SweepResult:
-    """Recompute every expiry, then delete what is due and unheld; see the module doc."""
+    """Recompute every expiry, then delete what is due and unheld; see the module doc.
+
+    With a key store (encryption on), every blob's key is then held by
+    exactly its subjects and the keys of people with nothing left are
+    destroyed (crypto-shredding), before the report records the ledger head.
+    """
     sources: Erasers = erasers or {}
     now = clock.now()
     until = now + timedelta(days=options.preview_days)
@@ -436,6 +467,11 @@ def run_sweep(
             _delete_batch(engine, blobs, due, result, now, sources)
 
     _sweep_subjects(engine, policy, result, now, hash_key)
+    if keystore is not None:
+        bind_keys(engine, keystore, now)
+        result.subject_keys_destroyed = len(
+            shred(engine, keystore, now, deleted_subjects=result.deleted_subjects)
+        )
     scrub_after_delete(engine)
 
     with transaction(engine) as session:

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from sqlmodel import Session
 
 from gallra.settings import get_settings
+from gallra.wiring import App
 from models.policy import load_policy
 from storage.engine import make_engine
-from storage.local import LocalBlobStore
 from storage.registry import add_subject
 from tests.conftest import Cli
 from tests.factory import make_item
@@ -25,7 +25,7 @@ def _prospect_with_mail(cli: Cli, n: int) -> int:
         for i in range(n):
             make_item(
                 s,
-                LocalBlobStore(settings.blob_path),
+                App(settings=settings).blobs,
                 load_policy(),
                 text=f"fråga {i}",
                 subjects=[person.id],
@@ -64,7 +64,8 @@ def test_hold_then_sweep_then_tampered_ledger(cli: Cli) -> None:
     )
     assert "Fredriksson" not in swept.out
     ok = cli("ledger", "verify", "--json")
-    assert ok.code == 0 and ok.json()["entries"] == 4
+    # 3 items, the person, and the person's key (destroyed once nothing of theirs remained)
+    assert ok.code == 0 and ok.json()["entries"] == 5
 
     with sqlite3.connect(cli.home / "index.db") as conn:
         conn.execute("UPDATE ledgerentry SET rule_id = 'contract' WHERE seq = 2")

@@ -96,7 +96,14 @@ def test_nightly_leaves_no_personal_data_in_prefect(
     # the first run is pruned (history kept 0 days here, 30 by default).
     done = nightly("2027-06-02", "--history-days", "0")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["history_pruned"] >= 1
+    report = json.loads(done.stdout)
+    assert report["history_pruned"] >= 1
+    assert report["sweep"]["subject_keys_destroyed"] >= 1  # crypto-shredded with the sweep
+    assert report["backup"]["size"] > 0  # the index backed up after the sweep...
+    assert list((cli.home / "tmp").glob("snapshot-*")) == []  # ...leaving no plaintext copy
+    assert b"SQLite format" not in b"".join(
+        p.read_bytes() for p in (cli.home / "blobs" / "backups").iterdir()
+    )
 
     swept = cli("ledger", "verify", "--json").json()
     assert swept["entries"] >= 5  # messages and people were deleted during these runs

@@ -19,13 +19,13 @@ import pytest
 from sqlmodel import Session, func, select
 
 from gallra.settings import get_settings
+from gallra.wiring import App
 from ingest.imap import FetchedMessage, ImapConfig, ImapMailbox
 from ingest.mail_sync import SyncOptions, sync_mailbox
 from models.clock import FixedClock
 from models.enums import ItemKind
 from models.tables import Item, SyncState
 from storage.engine import make_engine
-from storage.local import LocalBlobStore
 from tests.conftest import Cli
 from tests.dovecot import Dovecot
 from tests.mailgen import message
@@ -201,7 +201,8 @@ def _orphan_workers() -> set[int]:
 def _invariants(home: Path) -> int:
     settings = get_settings(home)
     engine = make_engine(settings.index_url)
-    blobs = LocalBlobStore(settings.blob_path)
+    gallra = App(settings=settings)
+    blobs = gallra.blobs  # decrypting: every blob must authenticate and hash to its sha256
     with Session(engine) as s:
         items = list(s.exec(select(Item)))
         emails = [i for i in items if i.kind == ItemKind.EMAIL.value]
@@ -214,6 +215,7 @@ def _invariants(home: Path) -> int:
             select(func.count()).select_from(Item).where(Item.kind == ItemKind.EMAIL.value)
         ).one()
     engine.dispose()
+    gallra.close()
     return len(orphans) * 1_000_000 + int(count)
 
 

@@ -25,6 +25,7 @@ from gallra.web.views import (
 from gallra.wiring import App
 from models.enums import HoldKind, ItemKind, RequestRight
 from storage.audit import audit_events, record
+from storage.blobs import open_for_item
 from storage.listing import unassigned_items
 
 __all__ = ["gallra_of", "render", "router", "viewer"]
@@ -136,7 +137,7 @@ def item_view(request: Request, who: Logged, item_id: int) -> Response:
         if view.item.size > limit:
             too_big = True
         else:
-            with gallra.blobs.open(view.item.blob_key) as stream:
+            with open_for_item(gallra.blobs, item_id, view.item.blob_key) as stream:
                 mail = mail_view(stream.read(limit + 1))
     playable = view.item.mime_type.startswith(_PLAYABLE)
     return render(
@@ -184,7 +185,7 @@ def item_content(request: Request, who: Logged, item_id: int) -> Response:
     def chunks() -> Iterator[bytes]:
         if item.size == 0:
             return
-        with gallra.blobs.open(item.blob_key) as stream:
+        with open_for_item(gallra.blobs, item_id, item.blob_key) as stream:
             yield from read_range(stream, byte_range, _CHUNK)
 
     name = item.title or f"item-{item_id}"
