@@ -60,6 +60,7 @@ def test_compose_file_is_well_formed() -> None:
         "MINIO_ROOT_USER": "x",
         "MINIO_ROOT_PASSWORD": "x",
         "GALLRA_HASH_KEY": "x" * 32,
+        "GALLRA_MASTER_KEY": "A" * 43 + "=",
         "GALLRA_WEB_PASSWORD": "x" * 12,
     }
     subprocess.run(
