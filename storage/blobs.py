@@ -59,11 +59,11 @@ class DeleteOutcome:
 
 
 class HashingReader:
-    """Wraps a binary stream; hashes and counts what is read through it."""
+    """Wraps a binary stream; hashes (unless told not to) and counts what is read through it."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO, *, hashed: bool = True) -> None:
         self._stream = stream
-        self._hash = hashlib.sha256()
+        self._hash = hashlib.sha256() if hashed else None
         self.size = 0
 
     def read(self, size: int = -1) -> bytes:
@@ -85,7 +85,8 @@ class HashingReader:
                 parts.append(part)
                 wanted -= len(part)
             data = b"".join(parts)
-        self._hash.update(data)
+        if self._hash is not None:
+            self._hash.update(data)
         self.size += len(data)
         return data
 
@@ -95,8 +96,8 @@ class HashingReader:
 
     @property
     def sha256(self) -> str:
-        """Hex digest of everything read so far."""
-        return self._hash.hexdigest()
+        """Hex digest of everything read so far ('' when not hashing)."""
+        return self._hash.hexdigest() if self._hash is not None else ""
 
 
 class BlobStore(Protocol):
@@ -107,14 +108,28 @@ class BlobStore(Protocol):
         """Where the store is, for reports (no secrets)."""
         ...
 
-    def put(self, key: str, stream: BinaryIO, *, expected_sha256: str | None = None) -> StoredBlob:
-        """Stream `stream` to `key`; raise BlobIntegrityError (leaving nothing) on a mismatch."""
+    def put(
+        self,
+        key: str,
+        stream: BinaryIO,
+        *,
+        expected_sha256: str | None = None,
+        hashed: bool = True,
+    ) -> StoredBlob:
+        """Stream `stream` to `key`; raise BlobIntegrityError (leaving nothing) on a mismatch.
+
+        `hashed=False` skips hashing (sha256 reported as '') for a caller that
+        authenticates the bytes itself (the encrypting store).
+        """
         ...
 
-    def put_many(self, payloads: Mapping[str, tuple[bytes, str]]) -> dict[str, StoredBlob]:
+    def put_many(
+        self, payloads: Mapping[str, tuple[bytes, str]], *, verify: bool = True
+    ) -> dict[str, StoredBlob]:
         """Store small payloads (key -> (bytes, sha256)), all durable when this returns.
 
-        A mismatching sha256 raises BlobIntegrityError before anything is kept.
+        A mismatching sha256 raises BlobIntegrityError before anything is kept;
+        `verify=False` skips the check for a caller that just computed them.
         """
         ...
 

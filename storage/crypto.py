@@ -66,22 +66,19 @@ def _read_exactly(stream: _Readable, size: int) -> bytes:
     return b"".join(parts)
 
 
-def encrypt_bytes(data: bytes, key: bytes, blob_key: str) -> bytes:
+def encrypt_bytes(data: bytes, key: bytes, blob_key: str, chunk_log2: int = CHUNK_LOG2) -> bytes:
     """The whole ciphertext of a small payload (the same format as the stream)."""
-    reader = EncryptingReader(_BytesStream(data), key, blob_key)
-    return reader.read()
-
-
-class _BytesStream:
-    def __init__(self, data: bytes) -> None:
-        self._view = memoryview(data)
-        self._pos = 0
-
-    def read(self, size: int = -1) -> bytes:
-        end = len(self._view) if size < 0 else min(len(self._view), self._pos + size)
-        out = bytes(self._view[self._pos : end])
-        self._pos = end
-        return out
+    aead = AESGCM(key)
+    header = _header(chunk_log2, os.urandom(7))
+    aad = header + blob_key.encode("utf-8")
+    size = 1 << chunk_log2
+    view = memoryview(data)
+    count = max(1, -(-len(data) // size))
+    parts = [header]
+    for index in range(count):
+        nonce = _nonce(header[-7:], index, index == count - 1)
+        parts.append(aead.encrypt(nonce, view[index * size : (index + 1) * size], aad))
+    return b"".join(parts)
 
 
 class EncryptingReader:
@@ -96,9 +93,9 @@ class EncryptingReader:
         self._header = _header(chunk_log2, os.urandom(7))
         self._aad = self._header + blob_key.encode("utf-8")
         self._index = 0
-        self._pending = b""
         self._lookahead: bytes | None = None
-        self._buffer = bytearray(self._header)
+        self._out = self._header
+        self._pos = 0
         self._done = False
 
     def _next_plain(self) -> bytes:
@@ -107,7 +104,7 @@ class EncryptingReader:
             return chunk
         return _read_exactly(self._stream, self._chunk)
 
-    def _seal_next(self) -> None:
+    def _seal_next(self) -> bytes:
         chunk = self._next_plain()
         final = len(chunk) < self._chunk
         if not final:
@@ -116,20 +113,29 @@ class EncryptingReader:
             if final:
                 self._lookahead = None
         nonce = _nonce(self._header[-7:], self._index, final)
-        self._buffer += self._aead.encrypt(nonce, chunk, self._aad)
         self._index += 1
         self._done = final
+        return self._aead.encrypt(nonce, chunk, self._aad)
 
     def read(self, size: int = -1) -> bytes:
-        """Up to `size` bytes of ciphertext (all of it when negative); b'' at the end."""
-        while not self._done and (size < 0 or len(self._buffer) < size):
-            self._seal_next()
-        if size < 0 or size >= len(self._buffer):
-            out = bytes(self._buffer)
-            self._buffer.clear()
-            return out
-        out = bytes(self._buffer[:size])
-        del self._buffer[:size]
+        """Up to `size` bytes of ciphertext (all of it when negative); b'' at the end.
+
+        Reads stop at the end of a sealed chunk (a short read, not the end):
+        a reader that asks for a chunk's size gets it without a copy.
+        """
+        if size < 0:
+            parts = [self._out[self._pos :]]
+            while not self._done:
+                parts.append(self._seal_next())
+            self._out, self._pos = b"", 0
+            return b"".join(parts)
+        if self._pos >= len(self._out):
+            if self._done:
+                return b""
+            self._out, self._pos = self._seal_next(), 0
+        end = min(len(self._out), self._pos + size)
+        out = self._out[self._pos : end]
+        self._pos = end
         return out
 
     def readable(self) -> bool:

@@ -39,30 +39,42 @@ class EncryptedBlobStore:
         """The inner store, marked encrypted."""
         return f"{self.inner.description} (encrypted)"
 
-    def put(self, key: str, stream: BinaryIO, *, expected_sha256: str | None = None) -> StoredBlob:
+    def put(
+        self,
+        key: str,
+        stream: BinaryIO,
+        *,
+        expected_sha256: str | None = None,
+        hashed: bool = True,
+    ) -> StoredBlob:
         """Encrypt while streaming to the inner store; nothing kept on a sha256 mismatch."""
         check_key(key)
         secret = self.keystore.data_keys_for_write([key], self._clock.now())[key]
-        plain = HashingReader(stream)
+        plain = HashingReader(stream, hashed=hashed or expected_sha256 is not None)
         sealed = EncryptingReader(plain, secret, key)
-        self.inner.put(key, cast(BinaryIO, sealed))
+        self.inner.put(key, cast(BinaryIO, sealed), hashed=False)  # chunks carry their tags
         if expected_sha256 is not None and plain.sha256 != expected_sha256:
             self.inner.delete([key])
             raise BlobIntegrityError(f"blob {key}: sha256 of the bytes written does not match")
         return StoredBlob(key=key, sha256=plain.sha256, size=plain.size)
 
-    def put_many(self, payloads: Mapping[str, tuple[bytes, str]]) -> dict[str, StoredBlob]:
-        """Encrypt each payload in memory, then hand the batch to the inner store."""
+    def put_many(
+        self, payloads: Mapping[str, tuple[bytes, str]], *, verify: bool = True
+    ) -> dict[str, StoredBlob]:
+        """Encrypt each payload in memory, then hand the batch to the inner store.
+
+        The plaintext is checked against its sha256 (unless `verify` is off);
+        the ciphertext needs no hash: every chunk carries its own tag.
+        """
         for key, (data, sha) in payloads.items():
             check_key(key)
-            if hashlib.sha256(data).hexdigest() != sha:
+            if verify and hashlib.sha256(data).hexdigest() != sha:
                 raise BlobIntegrityError(f"blob {key}: sha256 of the bytes does not match")
         secrets = self.keystore.data_keys_for_write(payloads, self._clock.now())
-        sealed: dict[str, tuple[bytes, str]] = {}
-        for key, (data, _) in payloads.items():
-            cipher = encrypt_bytes(data, secrets[key], key)
-            sealed[key] = (cipher, hashlib.sha256(cipher).hexdigest())
-        self.inner.put_many(sealed)
+        sealed = {
+            key: (encrypt_bytes(data, secrets[key], key), "") for key, (data, _) in payloads.items()
+        }
+        self.inner.put_many(sealed, verify=False)
         return {
             key: StoredBlob(key=key, sha256=sha, size=len(data))
             for key, (data, sha) in payloads.items()

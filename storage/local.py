@@ -74,16 +74,27 @@ class LocalBlobStore:
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
-    def put(self, key: str, stream: BinaryIO, *, expected_sha256: str | None = None) -> StoredBlob:
+    def put(
+        self,
+        key: str,
+        stream: BinaryIO,
+        *,
+        expected_sha256: str | None = None,
+        hashed: bool = True,
+    ) -> StoredBlob:
         """Write to a temp file while hashing, fsync, then rename into place."""
         target = self._path(key)
         tmp = self.root / _TMP / uuid.uuid4().hex
-        reader = HashingReader(stream)
+        reader = HashingReader(stream, hashed=hashed or expected_sha256 is not None)
+        # Unhashed, the stream is copied as it comes (short reads are fine here).
+        source = reader if hashed or expected_sha256 is not None else stream
+        size = 0
         try:
             with tmp.open("xb") as out:
                 tmp.chmod(0o600)
-                while chunk := reader.read(CHUNK):
+                while chunk := source.read(CHUNK):
                     out.write(chunk)
+                    size += len(chunk)
                 out.flush()
                 # Data and size durable before the rename (the directory is synced after it).
                 os.fdatasync(out.fileno())
@@ -95,9 +106,11 @@ class LocalBlobStore:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return StoredBlob(key=key, sha256=reader.sha256, size=reader.size)
+        return StoredBlob(key=key, sha256=reader.sha256, size=size)
 
-    def put_many(self, payloads: Mapping[str, tuple[bytes, str]]) -> dict[str, StoredBlob]:
+    def put_many(
+        self, payloads: Mapping[str, tuple[bytes, str]], *, verify: bool = True
+    ) -> dict[str, StoredBlob]:
         """Many small files for the price of two syncs, not two fsyncs each.
 
         Every payload is checked and written to a temp file, the file system is
@@ -106,7 +119,7 @@ class LocalBlobStore:
         files (`clean_temp`) or whole files no committed row points at yet.
         """
         for key, (data, sha) in payloads.items():
-            if hashlib.sha256(data).hexdigest() != sha:
+            if verify and hashlib.sha256(data).hexdigest() != sha:
                 raise BlobIntegrityError(f"blob {key}: sha256 of the bytes does not match")
         staged: list[tuple[Path, Path]] = []
         try:

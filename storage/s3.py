@@ -87,10 +87,17 @@ class S3BlobStore:
             self._versioned = status in ("Enabled", "Suspended")
         return self._versioned
 
-    def put(self, key: str, stream: BinaryIO, *, expected_sha256: str | None = None) -> StoredBlob:
+    def put(
+        self,
+        key: str,
+        stream: BinaryIO,
+        *,
+        expected_sha256: str | None = None,
+        hashed: bool = True,
+    ) -> StoredBlob:
         """Stream to the bucket (multipart above the threshold), hashing as it goes."""
         full = self._full(key)
-        reader = HashingReader(stream)
+        reader = HashingReader(stream, hashed=hashed or expected_sha256 is not None)
         extra: dict[str, Any] = {}
         if self._sse != "none":
             extra["ServerSideEncryption"] = self._sse
@@ -105,14 +112,18 @@ class S3BlobStore:
             raise BlobIntegrityError(f"blob {key}: sha256 of the bytes written does not match")
         return StoredBlob(key=key, sha256=reader.sha256, size=reader.size)
 
-    def put_many(self, payloads: Mapping[str, tuple[bytes, str]]) -> dict[str, StoredBlob]:
+    def put_many(
+        self, payloads: Mapping[str, tuple[bytes, str]], *, verify: bool = True
+    ) -> dict[str, StoredBlob]:
         """Small objects uploaded four at a time (network waits overlap)."""
         for key, (data, sha) in payloads.items():
-            if hashlib.sha256(data).hexdigest() != sha:
+            if verify and hashlib.sha256(data).hexdigest() != sha:
                 raise BlobIntegrityError(f"blob {key}: sha256 of the bytes does not match")
         with ThreadPoolExecutor(max_workers=4) as pool:
             futures = {
-                key: pool.submit(self.put, key, io.BytesIO(data), expected_sha256=sha)
+                key: pool.submit(
+                    self.put, key, io.BytesIO(data), expected_sha256=sha if verify else None
+                )
                 for key, (data, sha) in payloads.items()
             }
             return {key: future.result() for key, future in futures.items()}

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage.crypto import HEADER_SIZE, TAG, DecryptingReader, EncryptingReader
+from storage.crypto import HEADER_SIZE, TAG, DecryptingReader, EncryptingReader, encrypt_bytes
 from storage.errors import BlobTampered
 
 KEY = bytes(range(32))
@@ -37,6 +37,8 @@ def test_round_trip_at_chunk_edges(size: int) -> None:
     assert len(sealed) == HEADER_SIZE + size + chunks * TAG
     assert unseal(sealed) == data
     assert data[:64] not in sealed or size == 0
+    whole = encrypt_bytes(data, KEY, "mail/ab/x", chunk_log2=LOG2)  # the put_many path
+    assert len(whole) == len(sealed) and unseal(whole) == data
 
 
 @settings(max_examples=60, deadline=None)
