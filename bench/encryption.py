@@ -131,15 +131,20 @@ def main() -> None:
             populate(home, args.items, args.recording_mb, staging)
             megabytes = sum(p.stat().st_size for p in staging.iterdir()) / 1e6
             shutil.rmtree(staging)
-            for round_ in range(args.rounds):
+            for _ in range(args.rounds):
+                # An export is kept as an item: each round starts from the same copy.
+                fresh = work / "round"
+                shutil.copytree(home, fresh)
                 run = measure(
                     f"gallra export (encryption {'on' if encrypt else 'off'})",
-                    [py, "-m", "gallra", "export", "1", "--out", str(work / f"x{round_}.zip")],
-                    env=_env(home, encrypt),
+                    [py, "-m", "gallra", "export", "1", "--out", str(work / "x.zip")],
+                    env=_env(fresh, encrypt),
                 )
                 assert run.exit_code == 0
                 run.items, run.megabytes = args.items, megabytes
                 export[encrypt].append(run)
+                shutil.rmtree(fresh)
+                (work / "x.zip").unlink()
         on_in, off_in = _median(ingest[True]), _median(ingest[False])
         on_ex, off_ex = _median(export[True]), _median(export[False])
         ratios = {

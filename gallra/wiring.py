@@ -163,6 +163,11 @@ class App:
     def blobs(self) -> BlobStore:
         """The blob store everything reads and writes through (encrypting by default)."""
         if not self.settings.keys.encrypt:
+            if self.settings.keys.url or (self.settings.home / "keys.db").exists():
+                raise ConfigError(
+                    "keys.encrypt = false, but this archive has a key store: its blobs are "
+                    "encrypted and would be read as ciphertext; remove the setting"
+                )
             return self.stored_blobs
         return EncryptedBlobStore(self.stored_blobs, self.keystore, self.clock)
 

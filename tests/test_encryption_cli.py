@@ -254,6 +254,17 @@ def test_backup_restore_replays_later_erasures_and_expires_with_its_key(
         gallra.keystore.data_key(key)
 
 
+def test_turning_encryption_off_on_an_encrypted_archive_is_refused(
+    practice: tuple[Cli, App], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli, _ = practice
+    monkeypatch.setenv("GALLRA_KEYS__ENCRYPT", "false")
+    refused = cli("doctor", "--verify")
+    assert refused.code == 2 and "keys.encrypt = false, but this archive has a key store" in (
+        refused.err
+    )
+
+
 def test_without_the_master_key_nothing_opens(practice: tuple[Cli, App]) -> None:
     cli, gallra = practice
     key = gallra.settings.master_key_path.read_text()
