@@ -17,6 +17,7 @@ from models.tables import Identifier, Item, ItemSubject, LedgerEntry
 from storage.encrypted import EncryptedBlobStore
 from storage.errors import KeyUnavailable
 from storage.local import LocalBlobStore
+from storage.s3 import S3BlobStore
 from tests.conftest import Cli, new_bucket
 from tests.servers import postgres_database
 
@@ -307,8 +308,22 @@ def test_outgrown_practice_postgresql_index_and_keys_s3_store(
         assert made.json()["key"].endswith(".pgdump")
         gallra = App(settings=get_settings(home))
         anna = _subject(gallra, "anna.ohrn@example.se")
+        bo_keys = set(_items_of(gallra, _subject(gallra, "bo.lind@example.se")).values())
+        only_anna = set(_items_of(gallra, anna).values()) - bo_keys
+        copied = new_bucket(s3_client, versioned=False)  # someone copies the bucket
+        for obj in s3_client.list_objects_v2(Bucket=bucket)["Contents"]:
+            s3_client.copy_object(
+                Bucket=copied, Key=obj["Key"], CopySource={"Bucket": bucket, "Key": obj["Key"]}
+            )
         assert cli("erase", str(anna)).code == 0
         assert cli("keys", "status", "--json").json()["subject_keys_destroyed"] == 1
+        copy = EncryptedBlobStore(S3BlobStore(s3_client, copied), gallra.keystore, gallra.clock)
+        assert len(only_anna) == 2
+        for key in only_anna:
+            with pytest.raises(KeyUnavailable):
+                _read(copy, key)
+        for key in bo_keys:
+            assert _read(copy, key)
         restored = cli("restore", "--latest", "--yes", "--json")
         assert restored.code == 0, restored.err
         assert len(restored.json()["items_removed"]) == 2
