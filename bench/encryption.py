@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import random
 import shutil
 import statistics
 import subprocess
@@ -27,23 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Run, measure, write_results
-from tests.mailgen import message
-
-
-def write_maildir(folder: Path, count: int, seed: int = 7) -> float:
-    """The bench mailbox of bench.mail_ingest, as a Maildir archive; returns MB."""
-    rng = random.Random(seed)
-    for sub in ("cur", "new", "tmp"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
-    blob = os.urandom(6 * 1024 * 1024)
-    total = 0
-    for n in range(count):
-        body = "Hej! " + "Vi pratade om mål och vanor. " * rng.randint(20, 1500)
-        attachment = blob[: rng.randint(2, 6) * 1024 * 1024] if n % 250 == 7 else None
-        data = message(n, body=body, attachment=attachment)
-        (folder / "cur" / f"{1700000000 + n}.M{n}P1.bench:2,S").write_bytes(data)
-        total += len(data)
-    return total / 1e6
+from bench.mail_ingest import write_maildir
 
 
 def _env(home: Path, encrypt: bool) -> dict[str, str]:

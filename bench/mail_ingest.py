@@ -16,6 +16,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,23 +37,33 @@ c.logout()
 """
 
 
-def build_mailbox(server: Dovecot, count: int, seed: int = 7) -> tuple[int, float]:
-    """Write `count` messages straight into the user's Maildir; returns (count, MB)."""
+def bench_messages(count: int, seed: int = 7) -> Iterator[bytes]:
+    """The bench mailbox: mixed sizes, every 250th message with a 2-6 MB attachment."""
     rng = random.Random(seed)
-    cur = server.root / "mail" / server.user / "cur"
-    for sub in ("cur", "new", "tmp"):
-        (server.root / "mail" / server.user / sub).mkdir(parents=True, exist_ok=True)
     blob = os.urandom(6 * 1024 * 1024)
-    total = 0
     for n in range(count):
         body = "Hej! " + "Vi pratade om mål och vanor. " * rng.randint(20, 1500)
         attachment = blob[: rng.randint(2, 6) * 1024 * 1024] if n % 250 == 7 else None
-        data = message(n, body=body, attachment=attachment)
-        (cur / f"{1700000000 + n}.M{n}P1.bench,S={len(data)}:2,").write_bytes(data)
+        yield message(n, body=body, attachment=attachment)
+
+
+def write_maildir(folder: Path, count: int) -> float:
+    """The bench mailbox as a Maildir; returns MB."""
+    for sub in ("cur", "new", "tmp"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    total = 0
+    for n, data in enumerate(bench_messages(count)):
+        (folder / "cur" / f"{1700000000 + n}.M{n}P1.bench,S={len(data)}:2,").write_bytes(data)
         total += len(data)
+    return total / 1e6
+
+
+def build_mailbox(server: Dovecot, count: int) -> tuple[int, float]:
+    """Write `count` messages straight into the user's Maildir; returns (count, MB)."""
+    megabytes = write_maildir(server.root / "mail" / server.user, count)
     for path in [server.root / "mail", *(server.root / "mail").rglob("*")]:
         os.chown(path, 5000, 5000)
-    return count, total / 1e6
+    return count, megabytes
 
 
 def main() -> None:

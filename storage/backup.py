@@ -193,7 +193,7 @@ def restore_index(engine: Engine, index_url: str, blobs: BlobStore, key: str, wo
     nightly timer first).
     """
     if _kind(index_url) != key.rsplit(".", 1)[-1]:
-        raise StorageError(f"restore: backup {key} is not of this index's kind ({index_url[:10]})")
+        raise StorageError(f"restore: backup {key} is not a {_kind(index_url)} backup")
     if _kind(index_url) == "pgdump":
         _pg_restore_from(blobs, key, index_url)
         return
@@ -281,16 +281,10 @@ def replay_after_restore(
             items = list(session.exec(select(Item).where(col(Item.id).in_(gone))))
             remove_item_rows(session, gone)
             for item in items:
-                ledger.append(
+                ledger.item_deleted(
                     session,
+                    item,
                     at=now,
-                    action="item-deleted",
-                    item_id=item.id,
-                    item_kind=item.kind,
-                    sha256=item.sha256,
-                    size=item.size,
-                    rule_id=item.rule_id,
-                    policy_version=item.policy_version,
                     detail={"verified": ["blob-absent", "data-key-absent"], "replayed": True},
                 )
         report.items_removed = gone

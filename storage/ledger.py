@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from models.tables import LedgerEntry
+from models.tables import Item, LedgerEntry
 
-__all__ = ["GENESIS", "LedgerHead", "LedgerVerdict", "append", "head", "verify"]
+__all__ = ["GENESIS", "LedgerHead", "LedgerVerdict", "append", "head", "item_deleted", "verify"]
 
 GENESIS = "0" * 64
 
@@ -105,6 +105,22 @@ def append(
     session.add(entry)
     session.flush()
     return entry
+
+
+def item_deleted(session: Session, item: Item, *, at: datetime, detail: dict[str, Any]) -> None:
+    """The entry for a deleted item: its id, kind, hash, size, rule and policy version."""
+    append(
+        session,
+        at=at,
+        action="item-deleted",
+        item_id=item.id,
+        item_kind=item.kind,
+        sha256=item.sha256,
+        size=item.size,
+        rule_id=item.rule_id,
+        policy_version=item.policy_version,
+        detail=detail,
+    )
 
 
 def verify(session: Session, *, expected_head: LedgerHead | None = None) -> LedgerVerdict:

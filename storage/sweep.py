@@ -217,16 +217,10 @@ def _delete_batch(
         remove_item_rows(session, done_ids)
         for item in done:
             shared = item.blob_key in still_used
-            ledger.append(
+            ledger.item_deleted(
                 session,
+                item,
                 at=now,
-                action="item-deleted",
-                item_id=item.id,
-                item_kind=item.kind,
-                sha256=item.sha256,
-                size=item.size,
-                rule_id=item.rule_id,
-                policy_version=item.policy_version,
                 detail={
                     "verified": ["text-removed", "links-removed", "row-removed"]
                     + (["blob-kept-for-another-item"] if shared else ["blob-absent"])
