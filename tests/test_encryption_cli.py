@@ -331,3 +331,38 @@ def test_outgrown_practice_postgresql_index_and_keys_s3_store(
         assert cli("doctor", "--verify").code == 0
         assert cli("search", "jobbet", "--json").json()["hits"]
         gallra.close()
+
+
+def test_a_player_seeks_into_a_large_encrypted_recording_without_decrypting_it_all(
+    practice: tuple[Cli, App], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN a 24 MiB encrypted blob WHEN a range near its end is read THEN those bytes come
+    back and only the chunk holding them is decrypted (peak memory a few MiB)."""
+    import io
+    import os
+    import tracemalloc
+
+    from gallra.web.ranges import read_range
+    from storage.crypto import DecryptingReader
+
+    opened: list[int] = []
+    original = DecryptingReader._open_next
+
+    def counting(self: DecryptingReader) -> None:
+        opened.append(1)
+        original(self)
+
+    monkeypatch.setattr(DecryptingReader, "_open_next", counting)
+    _, gallra = practice
+    data = os.urandom(24 * 1024 * 1024 + 333)
+    gallra.blobs.put("rec/large", io.BytesIO(data))
+    start, end = 23 * 1024 * 1024 - 50, 23 * 1024 * 1024 + 50
+    tracemalloc.start()
+    with gallra.blobs.open("rec/large") as stream:
+        assert stream.seekable()
+        got = b"".join(read_range(stream, (start, end), 64 * 1024))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert got == data[start : end + 1]
+    assert len(opened) == 2  # the two chunks the range spans, of 25
+    assert peak < 4 * 1024 * 1024, peak
