@@ -208,6 +208,25 @@ def test_recording_streams_for_the_player(client: TestClient, practice: tuple[Cl
     assert audio.content[:4] == b"OggS" and len(audio.content) == item.size
 
 
+def test_a_tampered_mail_shows_an_error_naming_the_item(
+    client: TestClient, practice: tuple[Cli, App]
+) -> None:
+    """GIVEN an e-mail whose stored bytes were altered THEN its page says so, naming it."""
+    _, gallra = practice
+    mail = ids(gallra)["astrid_mail"]
+    with gallra.session() as session:
+        item = session.get(Item, mail)
+        assert item is not None
+    path = gallra.settings.blob_path / item.blob_key
+    altered = bytearray(path.read_bytes())
+    altered[-3] ^= 0xFF
+    path.write_bytes(bytes(altered))
+    page = client.get(f"/items/{mail}")
+    assert page.status_code == 400
+    assert f"item {mail}: blob {item.blob_key}" in page.text and "altered" in page.text
+    assert "Reflektioner" not in page.text
+
+
 def _post(client: TestClient, page_url: str, action: str, data: dict[str, Any]) -> Any:
     token = csrf_in(client.get(page_url).text)
     return client.post(action, data={**data, "csrf": token}, follow_redirects=False)
