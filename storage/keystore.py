@@ -45,6 +45,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from models.types import UTCDateTime
 from storage.errors import KeyUnavailable, MasterKeyError
@@ -302,28 +303,54 @@ class KeyStore:
     # -- data keys ------------------------------------------------------------------
 
     def data_keys_for_write(self, blob_keys: Iterable[str], now: datetime) -> dict[str, bytes]:
-        """The data key of each blob, made (and durably committed) when it has none."""
+        """The data key of each blob, made (and durably committed) when it has none.
+
+        Another process may make the same blob's key at the same moment (two
+        mailboxes holding one message): the loser of the race reads the
+        winner's key. A key left with no holder (its person's key destroyed,
+        the blob gone) is replaced.
+        """
         wanted = sorted(set(blob_keys))
-        found: dict[str, bytes] = {}
-        for start in range(0, len(wanted), _BATCH):
-            part = wanted[start : start + _BATCH]
-            found.update(self._readable(part, missing_ok=True))
-        fresh = {key: os.urandom(32) for key in wanted if key not in found}
-        if fresh:
-            with self.engine.begin() as db:
-                db.execute(insert(data_key), [{"blob_key": k, "created_at": now} for k in fresh])
+        for attempt in range(3):
+            found: dict[str, bytes] = {}
+            for start in range(0, len(wanted), _BATCH):
+                part = wanted[start : start + _BATCH]
+                found.update(self._readable(part, missing_ok=True))
+            fresh = {key: os.urandom(32) for key in wanted if key not in found}
+            if not fresh:
+                return found
+            try:
+                self._insert_data_keys(fresh, now)
+            except (IntegrityError, OperationalError):  # lost a race: read again
+                if attempt == 2:
+                    raise
+                continue
+            return {**found, **fresh}
+        raise AssertionError("unreachable")
+
+    def _insert_data_keys(self, fresh: dict[str, bytes], now: datetime) -> None:
+        keys = list(fresh)
+        with self.engine.begin() as db:
+            for start in range(0, len(keys), _BATCH):
+                part = keys[start : start + _BATCH]
+                held = select(data_key_wrap.c.blob_key).where(data_key_wrap.c.blob_key.in_(part))
                 db.execute(
-                    insert(data_key_wrap),
-                    [
-                        {
-                            "blob_key": k,
-                            "holder": MASTER,
-                            "wrapped": _wrap(self.master.key, secret, _data_label(k, MASTER)),
-                        }
-                        for k, secret in fresh.items()
-                    ],
+                    delete(data_key).where(
+                        data_key.c.blob_key.in_(part), data_key.c.blob_key.not_in(held)
+                    )
                 )
-        return {**found, **fresh}
+            db.execute(insert(data_key), [{"blob_key": k, "created_at": now} for k in keys])
+            db.execute(
+                insert(data_key_wrap),
+                [
+                    {
+                        "blob_key": k,
+                        "holder": MASTER,
+                        "wrapped": _wrap(self.master.key, secret, _data_label(k, MASTER)),
+                    }
+                    for k, secret in fresh.items()
+                ],
+            )
 
     def data_key(self, blob_key: str) -> bytes:
         """The data key to read a blob; KeyUnavailable when it is destroyed or unknown."""
@@ -396,16 +423,24 @@ class KeyStore:
 
         New wraps are added before old ones go, in one transaction: a key is
         never left without a holder. A few statements per 500 blobs, however
-        many people. Returns how many blobs changed.
+        many people. A concurrent bind of the same blobs makes this one
+        start again from what it then finds. Returns how many blobs changed.
         """
         keys = sorted(desired)
-        changed = 0
-        with self.engine.begin() as db:
-            for start in range(0, len(keys), _BATCH):
-                changed += self._bind_part(
-                    db, {k: desired[k] for k in keys[start : start + _BATCH]}, now
-                )
-        return changed
+        for attempt in range(3):
+            changed = 0
+            try:
+                with self.engine.begin() as db:
+                    for start in range(0, len(keys), _BATCH):
+                        changed += self._bind_part(
+                            db, {k: desired[k] for k in keys[start : start + _BATCH]}, now
+                        )
+            except (IntegrityError, OperationalError):  # lost a race: read again
+                if attempt == 2:
+                    raise
+                continue
+            return changed
+        raise AssertionError("unreachable")
 
     def _bind_part(self, db: Connection, desired: Mapping[str, set[int]], now: datetime) -> int:
         current: dict[str, dict[int, bytes]] = {}

@@ -87,3 +87,51 @@ def test_master_key_text_is_checked_without_echoing_it() -> None:
     assert "c2hvcnQ" not in str(bad.value)
     key = MasterKey(os.urandom(32))
     assert key.key.hex() not in repr(key)
+
+
+def test_two_writers_making_the_same_blobs_key_agree(
+    keys: KeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN another process makes a blob's key between this one's read and insert
+    THEN this one takes that key instead of failing or making a second one."""
+    other = KeyStore(keys.engine, keys.master)
+    original = KeyStore._readable
+    raced: list[bytes] = []
+
+    def read_then_lose_the_race(self: KeyStore, blob_keys: list[str], **kw: bool) -> object:
+        found = original(self, blob_keys, **kw)
+        if self is keys and not raced:
+            raced.append(other.data_keys_for_write(blob_keys, NOW)["mail/same"])
+        return found
+
+    monkeypatch.setattr(KeyStore, "_readable", read_then_lose_the_race)
+    assert keys.data_keys_for_write(["mail/same"], NOW)["mail/same"] == raced[0]
+    assert keys.holders() == {"mail/same": {MASTER}}
+
+
+def test_a_key_left_without_holders_is_replaced_when_its_blob_comes_again(
+    keys: KeyStore,
+) -> None:
+    keys.data_keys_for_write(["att/x"], NOW)
+    keys.bind({"att/x": {5}}, NOW)
+    keys.destroy_subject_keys([5], NOW)
+    fresh = keys.data_keys_for_write(["att/x"], NOW)["att/x"]
+    assert keys.data_key("att/x") == fresh
+
+
+def test_a_bind_racing_another_bind_starts_again(
+    keys: KeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys.data_keys_for_write(["a", "b"], NOW)
+    other = KeyStore(keys.engine, keys.master)
+    original = KeyStore._subject_keys_in
+    raced: list[int] = []
+
+    def lose_the_race(self: KeyStore, db: object, ids: set[int]) -> object:
+        if self is keys and not raced:
+            raced.append(other.bind({"a": {4}, "b": {4}}, NOW))
+        return original(self, db, ids)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(KeyStore, "_subject_keys_in", lose_the_race)
+    assert keys.bind({"a": {4}, "b": {4}}, NOW) == 0  # the other did it all
+    assert raced == [2] and keys.holders() == {"a": {4}, "b": {4}}
