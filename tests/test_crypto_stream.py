@@ -36,7 +36,7 @@ def test_round_trip_at_chunk_edges(size: int) -> None:
     chunks = max(1, -(-size // CHUNK))
     assert len(sealed) == HEADER_SIZE + size + chunks * TAG
     assert unseal(sealed) == data
-    assert data[:64] not in sealed or size == 0
+    assert size < 16 or data[:16] not in sealed  # (a byte or two may well recur by chance)
     whole = encrypt_bytes(data, KEY, "mail/ab/x", chunk_log2=LOG2)  # the put_many path
     assert len(whole) == len(sealed) and unseal(whole) == data
 
