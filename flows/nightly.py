@@ -111,15 +111,30 @@ def nightly(history_days: int = HISTORY_DAYS) -> dict[str, Any]:
 
 @flow(name="export_subject", persist_result=False, log_prints=False)
 def export_subject(subject_id: int, portable_only: bool = False) -> dict[str, Any]:
-    """The access bundle of one person (by id), written under GALLRA_HOME/exports."""
+    """The access bundle of one person (by id), kept (encrypted) as an export item 30 days.
+
+    Fetch it with `gallra item get ITEM --out FILE` or from the person's web
+    page; no plaintext copy is left on this machine.
+    """
+    import shutil
+    import uuid
+
     from gallra import rights
 
     gallra = build_app()
-    folder = gallra.settings.home / "exports"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    out = folder / f"{subject_id}-{gallra.today.isoformat()}.zip"
-    result = rights.export(gallra, subject_id=subject_id, out=out, portable_only=portable_only)
-    return {"file": out.name, "items": result["items"], "sha256": result["sha256"]}
+    work = gallra.settings.home / "tmp" / uuid.uuid4().hex
+    work.mkdir(parents=True, mode=0o700)
+    try:
+        result = rights.export(
+            gallra, subject_id=subject_id, out=work / "export.zip", portable_only=portable_only
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {
+        "export_item_id": result["export_item_id"],
+        "items": result["items"],
+        "sha256": result["sha256"],
+    }
 
 
 @flow(name="erase_subject", persist_result=False, log_prints=False)

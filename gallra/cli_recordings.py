@@ -1,7 +1,8 @@
-"""`gallra ingest recordings`, `gallra items unassigned`, `gallra item assign`."""
+"""`gallra ingest recordings`, `gallra items unassigned`, `gallra item assign|get`."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from dataclasses import asdict
@@ -13,9 +14,14 @@ import typer
 from gallra.cli_ingest import ingest_app
 from gallra.coach import assign_item
 from gallra.context import app_of
+from gallra.errors import NotFound
 from gallra.jobs import ingest_recordings
 from gallra.output import emit, iso
 from ingest.recordings import RecordingSummary
+from models.errors import InvalidInput
+from models.tables import Item
+from storage.audit import record
+from storage.blobs import CHUNK, open_for_item
 from storage.listing import unassigned_items
 
 __all__ = ["item_app", "items_app", "quarantine_entries"]
@@ -104,6 +110,44 @@ def item_assign(
             f"item {item_id} assigned to subject {subject_id}; rule {done.rule_id}, "
             f"goes {done.expires_on or 'not yet (contract running)'}"
         ],
+    )
+
+
+@item_app.command("get")
+def item_get(
+    ctx: typer.Context,
+    item_id: int,
+    out: Annotated[Path, typer.Option(help="File to write (must not exist).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Write an item's stored bytes (decrypted, checked against its sha256) to --out; audited.
+
+    This is how an export bundle made by the export_subject flow is fetched.
+    """
+    gallra = app_of(ctx)
+    with gallra.session() as session:
+        item = session.get(Item, item_id)
+        if item is None:
+            raise NotFound(f"item {item_id}: no such item")
+        record(session, actor="cli", action="download", at=gallra.clock.now(), item_id=item_id)
+    digest = hashlib.sha256()
+    try:
+        with open_for_item(gallra.blobs, item_id, item.blob_key) as stream, out.open("xb") as sink:
+            while chunk := stream.read(CHUNK):
+                digest.update(chunk)
+                sink.write(chunk)
+    except FileExistsError:
+        raise InvalidInput(f"--out {out}: already exists") from None
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    if digest.hexdigest() != item.sha256:
+        out.unlink(missing_ok=True)
+        raise InvalidInput(f"item {item_id}: stored bytes do not match their sha256")
+    emit(
+        {"item_id": item_id, "file": str(out), "size": item.size, "sha256": item.sha256},
+        as_json=as_json,
+        lines=[f"item {item_id} written to {out} ({item.size} bytes, sha256 checked)"],
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -125,10 +126,14 @@ def test_export_and_erase_run_as_flows_taking_only_an_id(cli: Cli) -> None:
 
     added = cli("subject", "add", "--name", "Folke Holm", "--email", "folke@example.se", "--json")
     subject_id = added.json()["id"]
+    bundle = cli.home.parent / "bundle.zip"
     code = (
-        "import json\n"
+        "import json, subprocess, sys\n"
         "from flows.nightly import erase_subject, export_subject\n"
-        f"print(json.dumps([export_subject({subject_id}), erase_subject({subject_id})]))\n"
+        f"exported = export_subject({subject_id})\n"
+        "subprocess.run([sys.executable, '-m', 'gallra', 'item', 'get',"
+        f" str(exported['export_item_id']), '--out', {str(bundle)!r}], check=True)\n"
+        f"print(json.dumps([exported, erase_subject({subject_id})]))\n"
     )
     env = {**os.environ, **prefect_environment(cli.home)}
     done = subprocess.run(
@@ -141,8 +146,11 @@ def test_export_and_erase_run_as_flows_taking_only_an_id(cli: Cli) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     exported, certificate = json.loads(done.stdout.decode().strip().splitlines()[-1])
-    assert exported["file"].startswith(f"{subject_id}-") and exported["items"] == 0
-    assert (cli.home / "exports" / exported["file"]).exists()
+    assert exported["items"] == 0
+    assert not (cli.home / "exports").exists()  # no plaintext bundle left on disk
+    assert list((cli.home / "tmp").iterdir()) == []
+    # fetched (decrypted, checked) by `gallra item get` before the erasure deleted it
+    assert hashlib.sha256(bundle.read_bytes()).hexdigest() == exported["sha256"]
     assert certificate["subject_id"] == subject_id and certificate["request_id"]
     assert certificate["subject_entry"] == "deleted"
     assert b"Folke" not in (cli.home / "prefect" / "prefect.db").read_bytes()
