@@ -198,6 +198,15 @@ def doctor(
         f"  UNREADABLE item {i}: its data key is gone (destroyed or never recorded)"
         for i in integrity.key_missing
     ]
+    if integrity.newest_backup_ok is not None:
+        lines.append(
+            "newest index backup: "
+            + (
+                "reads back whole"
+                if integrity.newest_backup_ok
+                else "CORRUPT (altered or truncated)"
+            )
+        )
     if integrity.orphan_keys:
         lines.append(
             f"key store: {integrity.orphan_keys} data keys without a blob"

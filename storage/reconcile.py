@@ -41,6 +41,7 @@ class ReconcileReport:
     missing_blobs: list[int] = field(default_factory=list)
     corrupt: list[int] = field(default_factory=list)
     key_missing: list[int] = field(default_factory=list)
+    newest_backup_ok: bool | None = None  # with verify: None when there is no backup
     orphan_keys: int = 0
     orphan_keys_forgotten: int = 0
     verified: int = 0
@@ -50,7 +51,13 @@ class ReconcileReport:
     @property
     def ok(self) -> bool:
         """Nothing missing, nothing corrupt, no orphan left."""
-        return not (self.orphan_blobs or self.missing_blobs or self.corrupt or self.key_missing)
+        return not (
+            self.orphan_blobs
+            or self.missing_blobs
+            or self.corrupt
+            or self.key_missing
+            or self.newest_backup_ok is False
+        )
 
 
 def _sha256_of(blobs: BlobStore, key: str) -> str:
@@ -105,6 +112,13 @@ def reconcile(
             report.verified += 1
             if checked[key] != sha:
                 report.corrupt.append(item_id)
+        newest = max((k for k in keys if k.startswith(BACKUP_PREFIX)), default=None)
+        if newest is not None:  # the backup a restore would use reads back whole
+            try:
+                _sha256_of(blobs, newest)
+                report.newest_backup_ok = True
+            except (BlobIntegrityError, KeyUnavailable):
+                report.newest_backup_ok = False
     if keystore is not None:
         stale = [
             key

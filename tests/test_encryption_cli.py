@@ -227,6 +227,11 @@ def test_backup_restore_replays_later_erasures_and_expires_with_its_key(
     key = made.json()["key"]
     stored = (gallra.settings.blob_path / key).read_bytes()
     assert b"SQLite format" not in stored and PHRASE.encode() not in stored
+    assert cli("doctor", "--verify", "--json").json()["integrity"]["newest_backup_ok"] is True
+    (gallra.settings.blob_path / key).write_bytes(stored[:-1])
+    damaged = cli("doctor", "--verify")
+    assert damaged.code == 1 and "newest index backup: CORRUPT" in damaged.out
+    (gallra.settings.blob_path / key).write_bytes(stored)
     anna = _subject(gallra, "anna.ohrn@example.se")
     annas = _items_of(gallra, anna)
     assert cli("erase", str(anna)).code == 0
