@@ -7,6 +7,7 @@ and printed without personal data.
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ __all__ = [
     "configured_source",
     "ingest_recordings",
     "ingest_s3_inbox",
+    "remove_stale",
     "sweep",
     "sync_source",
 ]
@@ -93,17 +95,49 @@ def configured_source(gallra: App, name: str) -> ImapSourceSettings:
 
 
 def sweep(gallra: App, options: SweepOptions | None = None) -> SweepResult:
-    """The retention sweep with this app's store, policy, clock, source erasers and keys."""
-    return run_sweep(
+    """The retention sweep with this app's store, policy, clock, source erasers and keys.
+
+    It also removes what a killed run left in GALLRA_HOME's private work
+    folders (an index snapshot, an export bundle) once it is 12 hours old.
+    """
+    options = options or SweepOptions()
+    result = run_sweep(
         gallra.require_index(),
         gallra.blobs,
         gallra.policy,
         gallra.clock,
-        options=options or SweepOptions(),
+        options=options,
         hash_key=gallra.hash_key,
         erasers=gallra.source_erasers(),
         keystore=gallra.keystore if gallra.settings.keys.encrypt else None,
     )
+    if not options.dry_run:
+        home = gallra.settings.home
+        result.stale_temp_removed = remove_stale(
+            [home / "tmp", home / "work"], older_than=timedelta(hours=12)
+        )
+    return result
+
+
+def remove_stale(folders: list[Path], *, older_than: timedelta) -> int:
+    """Delete entries of these folders untouched for `older_than` (wall clock); how many."""
+    cutoff = time.time() - older_than.total_seconds()
+    removed = 0
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            try:
+                if entry.lstat().st_mtime >= cutoff:
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+            except FileNotFoundError:
+                continue
+            removed += 1
+    return removed
 
 
 @dataclass

@@ -97,6 +97,7 @@ class SweepResult:
     ledger_head: dict[str, Any] = field(default_factory=dict)
     report_id: int | None = None
     subject_keys_destroyed: int = 0
+    stale_temp_removed: int = 0  # leftovers of killed runs (snapshots, bundles) removed
     # People whose items this run deleted (not reported: only used to sweep them).
     touched_subjects: set[int] = field(default_factory=set, repr=False)
     # People deleted from the index: id -> creation time (for the key store's tombstones).

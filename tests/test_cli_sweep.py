@@ -81,3 +81,25 @@ def test_ledger_verify_catches_a_removed_tail(cli: Cli) -> None:
         conn.execute("DELETE FROM ledgerentry WHERE seq = (SELECT max(seq) FROM ledgerentry)")
     broken = cli("ledger", "verify", "--json")
     assert broken.code == 1 and broken.json()["first_broken"] == 3
+
+
+def test_sweep_removes_what_killed_runs_left_in_private_work_folders(cli: Cli) -> None:
+    """GIVEN an index snapshot and an export folder a killed run left a day ago, and a
+    fresh one of a run still going THEN the sweep removes the old ones only."""
+    import os
+    import time
+
+    old = time.time() - 2 * 86400
+    snapshot = cli.home / "tmp" / "snapshot-dead"
+    bundle = cli.home / "work" / "tmpabc"
+    running = cli.home / "tmp" / "snapshot-running"
+    for path in (snapshot, running):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"SQLite format 3\x00 Greta Holm")
+    (bundle / "export.zip").parent.mkdir(parents=True)
+    (bundle / "export.zip").write_bytes(b"PK Greta Holm")
+    for path in (snapshot, bundle / "export.zip", bundle):
+        os.utime(path, (old, old))
+    swept = cli("sweep", "--json")
+    assert swept.code == 0 and swept.json()["stale_temp_removed"] == 2
+    assert not snapshot.exists() and not bundle.exists() and running.exists()
