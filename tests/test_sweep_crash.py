@@ -84,6 +84,11 @@ def _check_invariants(home: Path) -> tuple[int, int]:
         assert len(ledgered) == len(set(ledgered)), "an item was ledgered twice"
         assert not set(ledgered) & {r.id for r in rows}, "a ledgered item still has a row"
     engine.dispose()
+    gallra = App(settings=get_settings(home))
+    keyed = set(gallra.keystore.data_keys())
+    assert not keyed - keys_with_rows, "a deleted blob's data key outlived it"
+    assert set(live) <= keyed, "a live blob lost its data key"
+    gallra.close()
     return len(rows), len(ledgered)
 
 
