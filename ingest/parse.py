@@ -467,20 +467,16 @@ def exit_with_parent(parent_pid: int) -> None:
     """Worker initializer: leave when the process that started us is gone.
 
     A parse worker whose parent was killed (SIGKILL, OOM) would otherwise live
-    on as an orphan holding memory. Linux gets the parent-death signal; every
-    platform also gets a watchdog thread.
+    on as an orphan holding memory: a watchdog thread ends it within half a
+    second. Not Linux's parent-death signal: it fires when the *thread* that
+    spawned the worker ends, and workers are spawned from the ingest's
+    helper thread, so they were killed mid-batch (a worker dying with the
+    task queue's lock held left the pool hung at shutdown).
     """
-    import ctypes
     import os
-    import signal
     import threading
     import time
 
-    try:
-        libc = ctypes.CDLL(None)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
     if os.getppid() != parent_pid:
         os._exit(0)
 
