@@ -33,9 +33,10 @@ def run_archive(
     """Feed an archive through the pipeline in batches, pending leftovers first."""
     total = ingestor.finish_pending()
     done = 0
-    for batch in batched(messages, batch_size):
-        total.add(ingestor.ingest_batch(batch))
-        done += len(batch)
+    batches = ((batch, None) for batch in batched(messages, batch_size))
+    for summary in ingestor.ingest_stream(batches):
+        total.add(summary)
+        done += summary.fetched
         if progress:
             sys.stderr.write(f"\r  {done} messages")
             sys.stderr.flush()

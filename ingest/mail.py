@@ -18,8 +18,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing import get_context
@@ -35,7 +35,7 @@ from models.enums import ItemKind, LegalBasis, ParseStatus, Role
 from models.errors import InvalidInput
 from models.policy import Policy
 from models.tables import Item, LedgerEntry
-from storage.blobs import BlobStore
+from storage.blobs import BlobStore, StoredBlob
 from storage.engine import transaction
 from storage.items import add_item, link_subjects, set_text, stamp_expiry
 from storage.registry import NewIdentifier, add_subject, find_subject_by_email
@@ -82,6 +82,16 @@ class IngestSummary:
 def mail_key(sha256: str) -> str:
     """Content-addressed blob key of a raw message."""
     return f"mail/{sha256[:2]}/{sha256}"
+
+
+@dataclass
+class _Prepared:
+    """A batch stored and being parsed, not yet committed."""
+
+    summary: IngestSummary
+    fresh: dict[str, RawMessage]  # sha256 -> message, new to the index when looked up
+    stored: dict[str, StoredBlob]
+    parsed_later: Callable[[], list[ParsedMessage]]  # in `fresh` order
 
 
 class MailIngestor:
@@ -149,6 +159,40 @@ class MailIngestor:
         in_commit: Callable[[Session], None] | None = None,
     ) -> IngestSummary:
         """Steps 1-4 for a batch; `in_commit` runs inside the commit of step 3."""
+        return self._finish(self._prepare(messages), in_commit)
+
+    def ingest_stream(
+        self, batches: Iterable[tuple[Sequence[RawMessage], Callable[[Session], None] | None]]
+    ) -> Iterator[IngestSummary]:
+        """`ingest_batch` over a stream of batches, one batch ahead.
+
+        Steps 1-2 of batch k+1 (hash, look up, start parsing, store) run in a
+        helper thread while this thread commits and tags batch k; commits,
+        and so each batch's `in_commit`, keep their order. When the source
+        fails (a dropped connection), the batch already stored is committed
+        before the error goes on, so a retry starts after it.
+        """
+        source = iter(batches)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mail-store") as helper:
+            ahead: tuple[Future[_Prepared], Callable[[Session], None] | None] | None = None
+            while True:
+                try:
+                    messages, in_commit = next(source)
+                except StopIteration:
+                    break
+                except Exception:
+                    if ahead is not None:
+                        yield self._finish(ahead[0].result(), ahead[1])
+                    raise
+                following = (helper.submit(self._prepare, messages), in_commit)
+                if ahead is not None:
+                    yield self._finish(ahead[0].result(), ahead[1])
+                ahead = following
+            if ahead is not None:
+                yield self._finish(ahead[0].result(), ahead[1])
+
+    def _prepare(self, messages: Sequence[RawMessage]) -> _Prepared:
+        """Steps 1-2: hash, drop what is known or was deleted, start parsing, store."""
         summary = IngestSummary(fetched=len(messages))
         hashed: dict[str, RawMessage] = {}
         for message in messages:
@@ -180,11 +224,29 @@ class MailIngestor:
         parsed_later = self._parse_later([m.data for m in fresh.values()])
 
         stored = store_all(self.blobs, {sha: m.data for sha, m in fresh.items()}, mail_key)
-        summary.bytes_stored += sum(len(m.data) for m in fresh.values())
+        return _Prepared(summary, fresh, stored, parsed_later)
 
+    def _finish(
+        self, prepared: _Prepared, in_commit: Callable[[Session], None] | None
+    ) -> IngestSummary:
+        """Steps 3-4: commit the items (with `in_commit`), then parse, tag and date them."""
+        summary, fresh, stored = prepared.summary, prepared.fresh, prepared.stored
         now = self.clock.now()
         new_ids: dict[str, int] = {}
         with transaction(self.engine) as session:
+            if fresh:
+                # A batch prepared while the one before it was committing may hold the
+                # same message (INBOX and Sent): what that commit indexed is a duplicate.
+                again = set(
+                    session.exec(
+                        select(Item.sha256).where(
+                            col(Item.sha256).in_(list(fresh)), Item.kind == ItemKind.EMAIL.value
+                        )
+                    )
+                )
+                summary.duplicates += len(again)
+                fresh = {sha: m for sha, m in fresh.items() if sha not in again}
+            summary.bytes_stored += sum(len(m.data) for m in fresh.values())
             if fresh:
                 rows = [
                     {
@@ -223,7 +285,7 @@ class MailIngestor:
         summary.new += len(new_ids)
         summary.item_ids.extend(new_ids.values())
         if new_ids:
-            parsed = dict(zip(fresh, parsed_later(), strict=True))
+            parsed = dict(zip(prepared.fresh, prepared.parsed_later(), strict=True))
             self._tag(
                 [
                     Parsed(

@@ -10,7 +10,7 @@ or a restarted server is retried: the folder resumes from its last commit.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -121,39 +121,50 @@ def _sync_folder(
         wanted = _unknown_by_message_id(mailbox, ingestor, batch) if reconcile else batch
         return mailbox.fetch(wanted)
 
-    # One I/O thread owns the connection: it fetches batch k+1 while this thread stores,
-    # parses and indexes batch k. After-store actions need the connection, so with
-    # them the next fetch starts only once the action is done.
-    prefetch = options.after_store == "leave"
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as io:
-        pending = io.submit(fetch, batches[0]) if batches else None
-        for index, batch in enumerate(batches):
-            assert pending is not None
-            fetched = pending.result()
-            following = batches[index + 1] if index + 1 < len(batches) else None
-            pending = io.submit(fetch, following) if prefetch and following else None
-            raws = [
-                RawMessage(
-                    m.data, f"{source_name}/{folder}", f"{uidvalidity}:{m.uid}", m.internal_date
-                )
-                for m in fetched
-            ]
-            summary = ingestor.ingest_batch(
-                raws, in_commit=_save_state(source_name, folder, uidvalidity, batch[-1])
-            )
-            report.summary.add(summary)
-            if progress is not None:
-                progress(folder, start_of(index + 1), len(uids))
-            if not prefetch:
-                if fetched:
-                    # Only after the batch's bytes were stored (sha256 checked) and committed.
-                    stored_uids = [m.uid for m in fetched]
-                    if options.after_store == "move":
-                        mailbox.move(folder, stored_uids, options.move_to)
-                    else:
-                        mailbox.delete(folder, stored_uids)
-                    mailbox.select(folder)
-                pending = io.submit(fetch, following) if following else None
+    def raws_of(fetched: list[FetchedMessage]) -> list[RawMessage]:
+        return [
+            RawMessage(m.data, f"{source_name}/{folder}", f"{uidvalidity}:{m.uid}", m.internal_date)
+            for m in fetched
+        ]
+
+    # One I/O thread owns the connection: it fetches batch k+1 while the ingestor stores
+    # batch k+1 (its own helper thread) and this thread commits, parses and indexes
+    # batch k. After-store actions need the connection and a committed batch, so with
+    # them each batch is fetched, ingested and acted on in turn.
+    if not batches:
+        return
+    if options.after_store == "leave":
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as io:
+
+            def fetched_batches() -> Iterator[tuple[list[RawMessage], Callable[[Session], None]]]:
+                pending = io.submit(fetch, batches[0])
+                for index, batch in enumerate(batches):
+                    fetched = pending.result()
+                    if index + 1 < len(batches):
+                        pending = io.submit(fetch, batches[index + 1])
+                    yield raws_of(fetched), _save_state(source_name, folder, uidvalidity, batch[-1])
+
+            for index, summary in enumerate(ingestor.ingest_stream(fetched_batches())):
+                report.summary.add(summary)
+                if progress is not None:
+                    progress(folder, start_of(index + 1), len(uids))
+        return
+    for index, batch in enumerate(batches):
+        fetched = fetch(batch)
+        summary = ingestor.ingest_batch(
+            raws_of(fetched), in_commit=_save_state(source_name, folder, uidvalidity, batch[-1])
+        )
+        report.summary.add(summary)
+        if progress is not None:
+            progress(folder, start_of(index + 1), len(uids))
+        if fetched:
+            # Only after the batch's bytes were stored (sha256 checked) and committed.
+            stored_uids = [m.uid for m in fetched]
+            if options.after_store == "move":
+                mailbox.move(folder, stored_uids, options.move_to)
+            else:
+                mailbox.delete(folder, stored_uids)
+            mailbox.select(folder)
 
 
 def _unknown_by_message_id(
