@@ -195,7 +195,7 @@ def restore_cmd(
         if not typer.confirm(f"Replace the index with {chosen.key}?"):
             raise typer.Exit(1)
     engine = gallra.require_index()
-    restore_index(engine, gallra.settings.index_url, gallra.blobs, chosen.key, gallra.settings.home)
+    restore_index(engine, gallra.settings.index_url, gallra.blobs, chosen.key)
     report = replay_after_restore(
         engine,
         gallra.blobs,

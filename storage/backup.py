@@ -186,7 +186,7 @@ def prune_backups(
     return gone
 
 
-def restore_index(engine: Engine, index_url: str, blobs: BlobStore, key: str, work: Path) -> None:
+def restore_index(engine: Engine, index_url: str, blobs: BlobStore, key: str) -> None:
     """Replace the index with the backup under `key` (decrypted and checked first).
 
     Nothing else may use the index meanwhile (stop the web page and the
@@ -198,7 +198,6 @@ def restore_index(engine: Engine, index_url: str, blobs: BlobStore, key: str, wo
         _pg_restore_from(blobs, key, index_url)
         return
     path = _sqlite_path(index_url)
-    work.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".restore-{uuid.uuid4().hex}")
     try:
         with blobs.open(key) as stream, tmp.open("xb") as out:

@@ -357,28 +357,22 @@ class KeyStore:
         return self._readable([blob_key], missing_ok=False)[blob_key]
 
     def _readable(self, blob_keys: list[str], *, missing_ok: bool) -> dict[str, bytes]:
-        out: dict[str, bytes] = {}
+        wraps: dict[str, dict[int, bytes]] = {}
         with self.engine.connect() as db:
-            rows = db.execute(
-                select(data_key_wrap.c.blob_key, data_key_wrap.c.holder, data_key_wrap.c.wrapped)
-                .where(data_key_wrap.c.blob_key.in_(blob_keys))
-                .order_by(data_key_wrap.c.holder)
-            ).all()
-            people = self._subject_keys_in(db, {h for _, h, _ in rows if h != MASTER})
-        for key, holder, wrapped in rows:
-            if key in out:
-                continue
-            label = _data_label(key, holder)
-            if holder == MASTER:
-                out[key] = self._unwrap_master(wrapped, label)
-                continue
-            kek = people.get(holder)
-            if kek is None:
-                continue  # that person's key is destroyed; another holder may remain
-            try:
-                out[key] = _unwrap(kek, wrapped, label)
-            except InvalidTag:
-                raise MasterKeyError(f"key store: data key of blob {key} is altered") from None
+            for key, holder, wrapped in db.execute(
+                select(
+                    data_key_wrap.c.blob_key, data_key_wrap.c.holder, data_key_wrap.c.wrapped
+                ).where(data_key_wrap.c.blob_key.in_(blob_keys))
+            ):
+                wraps.setdefault(key, {})[holder] = wrapped
+            people = self._subject_keys_in(
+                db, {h for have in wraps.values() for h in have} - {MASTER}
+            )
+        out = {
+            key: secret
+            for key, have in wraps.items()
+            if (secret := self._unwrap_any(key, have, people)) is not None
+        }
         if not missing_ok:
             for key in blob_keys:
                 if key not in out:
@@ -473,6 +467,8 @@ class KeyStore:
         dropped: dict[int, list[str]] = {}
         for key, (want, have) in plan.items():
             secret = self._unwrap_any(key, have, secrets)
+            if secret is None:
+                raise KeyUnavailable(f"blob {key}: no usable data key to rebind")
             for holder in sorted(want - set(have)):
                 kek = self.master.key if holder == MASTER else secrets[holder]
                 assert kek is not None
@@ -535,15 +531,20 @@ class KeyStore:
 
     def _unwrap_any(
         self, blob_key: str, have: Mapping[int, bytes], secrets: Mapping[int, bytes | None]
-    ) -> bytes:
+    ) -> bytes | None:
+        """The data key through any holder whose key remains (None: every one destroyed)."""
         for holder, wrapped in sorted(have.items()):
             label = _data_label(blob_key, holder)
             if holder == MASTER:
                 return self._unwrap_master(wrapped, label)
             kek = secrets.get(holder)
-            if kek is not None:
+            if kek is None:
+                continue  # that person's key is destroyed; another holder may remain
+            try:
                 return _unwrap(kek, wrapped, label)
-        raise KeyUnavailable(f"blob {blob_key}: no usable data key to rebind")
+            except InvalidTag:
+                raise MasterKeyError(f"key store: data key of blob {blob_key} is altered") from None
+        return None
 
     def forget(self, blob_keys: Iterable[str]) -> None:
         """Destroy the data keys of deleted blobs (idempotent)."""
