@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
-from ingest.parse import html_to_text, parse_message, safe_filename
+from ingest.parse import delimiter_lines, html_to_text, parse_message, safe_filename
 
 SWEDISH = (
     b"From: =?utf-8?q?=C3=85sa_=C3=96berg?= <asa.oberg@example.se>\r\n"
@@ -91,3 +94,18 @@ def test_raw_utf8_and_latin1_headers_keep_their_letters() -> None:
     assert latin1.subject == "Möte på måndag"
     mixed = parse_message("Subject: Svar: =?utf-8?q?M=C3=B6te?= på fredag\n\nhej\n".encode())
     assert mixed.subject == "Svar: Möte på fredag"
+
+
+def test_boundary_lines_are_found_as_the_regular_expression_finds_them() -> None:
+    """GIVEN 20,000 random bodies of line breaks, dashes, blanks and boundary pieces
+    THEN the find-based splitter marks exactly the delimiter lines the RFC 2046
+    regular expression marks (an empty part, a CRLF shared by two lines, a
+    boundary that is the prefix of a longer word, a close with trailing blanks)."""
+    boundary = b"b0=_x"
+    oracle = re.compile(rb"(?:\r?\n|\A)--" + re.escape(boundary) + rb"(--)?[ \t]*(?:\r?\n|\Z)")
+    pieces = [b"\r", b"\n", b"\r\n", b"--", b"-", b" ", b"\t", b"x", b"--" + boundary, boundary]
+    rng = random.Random(2046)
+    for _ in range(20_000):
+        body = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
+        expected = [(m.start(), m.end(), m.group(1) is not None) for m in oracle.finditer(body)]
+        assert delimiter_lines(body, boundary) == expected, body
