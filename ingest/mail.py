@@ -4,12 +4,14 @@ For a batch of raw messages:
 
 1. hash each; drop those already indexed (same sha256) and those the
    ledger says were deleted (an erased message must not come back);
-2. store the raw bytes under a content-addressed key (``mail/ab/<sha256>``);
+2. store the raw bytes under a content-addressed key (``mail/ab/<sha256>``)
+   while parse workers read them; then store their attachments the same way
+   (``att/ab/<sha256>``);
 3. commit the items (``pending``) with their source position, and the
-   caller's sync-state update, in one transaction;
-4. parse, tag, split attachments into their own items, stamp expiry; commit.
+   caller's sync-state update, in one transaction, whatever the parse did;
+4. tag by the parse, split attachments into their own items, stamp expiry; commit.
 
-A crash after 2 leaves a blob the re-run rewrites under the same key; after
+A crash after 2 leaves blobs the re-run rewrites under the same keys; after
 3, items `pending` that `finish_pending` parses. Reports carry counts only.
 """
 
@@ -36,7 +38,7 @@ from models.errors import InvalidInput
 from models.policy import Policy
 from models.tables import Item, LedgerEntry
 from storage.blobs import BlobStore, StoredBlob
-from storage.engine import transaction
+from storage.engine import transaction, wal_checkpoints_in_background
 from storage.items import add_item, link_subjects, set_text, stamp_expiry
 from storage.registry import NewIdentifier, add_subject, find_subject_by_email
 
@@ -86,12 +88,13 @@ def mail_key(sha256: str) -> str:
 
 @dataclass
 class _Prepared:
-    """A batch stored and being parsed, not yet committed."""
+    """A batch stored and parsed (its attachments stored too), not yet committed."""
 
     summary: IngestSummary
     fresh: dict[str, RawMessage]  # sha256 -> message, new to the index when looked up
     stored: dict[str, StoredBlob]
-    parsed_later: Callable[[], list[ParsedMessage]]  # in `fresh` order
+    parsed: list[ParsedMessage] | Exception  # in `fresh` order; why not, when parsing failed
+    attachments: dict[str, StoredBlob]  # sha256 -> blob, of every attachment of `parsed`
 
 
 class MailIngestor:
@@ -116,6 +119,7 @@ class MailIngestor:
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> MailIngestor:
+        self._parse_pool()  # the workers start (~0.5 s) while the first batch is fetched
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -127,10 +131,10 @@ class MailIngestor:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
-    def _parse_later(self, datas: list[bytes]) -> Callable[[], list[ParsedMessage]]:
-        """Start parsing now (in worker processes when configured); the result when called."""
-        if self._workers <= 0 or len(datas) < 8:
-            return lambda: [parse_message(data) for data in datas]
+    def _parse_pool(self) -> ProcessPoolExecutor | None:
+        """The parse worker processes, started on first use (None when not configured)."""
+        if self._workers <= 0:
+            return None
         if self._pool is None:
             # spawn, not fork: this process has threads (IMAP prefetch, blob puts).
             self._pool = ProcessPoolExecutor(
@@ -139,9 +143,16 @@ class MailIngestor:
                 initializer=exit_with_parent,
                 initargs=(os.getpid(),),
             )
-        futures = [
-            self._pool.submit(parse_many, datas[i :: self._workers]) for i in range(self._workers)
-        ]
+            for _ in range(self._workers):  # a pool starts a process per waiting task
+                self._pool.submit(parse_many, [])
+        return self._pool
+
+    def _parse_later(self, datas: list[bytes]) -> Callable[[], list[ParsedMessage]]:
+        """Start parsing now (in worker processes when configured); the result when called."""
+        pool = self._parse_pool() if len(datas) >= 8 else None
+        if pool is None:
+            return lambda: [parse_message(data) for data in datas]
+        futures = [pool.submit(parse_many, datas[i :: self._workers]) for i in range(self._workers)]
 
         def collect() -> list[ParsedMessage]:
             parts = [future.result() for future in futures]
@@ -173,7 +184,10 @@ class MailIngestor:
         before the error goes on, so a retry starts after it.
         """
         source = iter(batches)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mail-store") as helper:
+        with (
+            wal_checkpoints_in_background(self.engine),
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="mail-store") as helper,
+        ):
             ahead: tuple[Future[_Prepared], Callable[[Session], None] | None] | None = None
             while True:
                 try:
@@ -224,7 +238,17 @@ class MailIngestor:
         parsed_later = self._parse_later([m.data for m in fresh.values()])
 
         stored = store_all(self.blobs, {sha: m.data for sha, m in fresh.items()}, mail_key)
-        return _Prepared(summary, fresh, stored, parsed_later)
+        # The raw bytes are stored: a parse that fails now costs no message. The items are
+        # committed whatever the parse did; the error goes on after that commit.
+        try:
+            parsed: list[ParsedMessage] | Exception = parsed_later()
+        except Exception as exc:  # re-raised by _finish once the items are committed
+            parsed = exc
+        attachments: dict[str, StoredBlob] = {}
+        if not isinstance(parsed, Exception):
+            payloads = {a.sha256: a.data for m in parsed for a in m.attachments}
+            attachments = store_all(self.blobs, payloads, attachment_key)
+        return _Prepared(summary, fresh, stored, parsed, attachments)
 
     def _finish(
         self, prepared: _Prepared, in_commit: Callable[[Session], None] | None
@@ -272,20 +296,21 @@ class MailIngestor:
                     }
                     for sha, m in fresh.items()
                 ]
-                ids = (
-                    session.execute(
-                        insert(Item).returning(col(Item.id), sort_by_parameter_order=True), rows
-                    )
-                    .scalars()
-                    .all()
-                )
-                new_ids = dict(zip(fresh, ids, strict=True))
+                # Matched by sha256, not by order: a RETURNING that must keep the order of
+                # its rows costs SQLite one statement a row.
+                returned = session.execute(
+                    insert(Item).returning(col(Item.sha256), col(Item.id)), rows
+                ).all()
+                by_sha = dict(returned)
+                new_ids = {sha: by_sha[sha] for sha in fresh}
             if in_commit is not None:
                 in_commit(session)
         summary.new += len(new_ids)
         summary.item_ids.extend(new_ids.values())
-        if new_ids:
-            parsed = dict(zip(prepared.fresh, prepared.parsed_later(), strict=True))
+        if new_ids and isinstance(prepared.parsed, Exception):
+            raise prepared.parsed  # the items stay pending: finish_pending parses them
+        if new_ids and not isinstance(prepared.parsed, Exception):
+            parsed = dict(zip(prepared.fresh, prepared.parsed, strict=True))
             self._tag(
                 [
                     Parsed(
@@ -299,18 +324,25 @@ class MailIngestor:
                     for sha, item_id in new_ids.items()
                 ],
                 {item_id: fresh[sha].data for sha, item_id in new_ids.items()},
+                prepared.attachments,
                 summary,
             )
         return summary
 
-    def _tag(self, entries: list[Parsed], data: dict[int, bytes], summary: IngestSummary) -> None:
+    def _tag(
+        self,
+        entries: list[Parsed],
+        data: dict[int, bytes],
+        attachments: dict[str, StoredBlob],
+        summary: IngestSummary,
+    ) -> None:
         """The bulk path; if it fails, the per-message path with a savepoint each."""
         try:
             with transaction(self.engine) as session:
                 counts = tag_batch(
                     session,
                     entries,
-                    blobs=self.blobs,
+                    attachments=attachments,
                     policy=self.policy,
                     rules=self.rules,
                     now=self.clock.now(),

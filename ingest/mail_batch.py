@@ -9,7 +9,6 @@ fails, the caller rolls back and falls back to the per-message path.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from models.policy import Policy
 from models.retention import ItemFacts, compute_expiry
 from models.tables import Identifier, Item, ItemSubject, ItemText, Subject
 from storage.blobs import BlobStore, StoredBlob
+from storage.bulk import insert_numbered
 from storage.registry import subject_facts
 
 __all__ = ["Parsed", "attachment_key", "status_of", "tag_batch"]
@@ -91,12 +91,15 @@ def tag_batch(
     session: Session,
     entries: Sequence[Parsed],
     *,
-    blobs: BlobStore,
+    attachments: dict[str, StoredBlob],
     policy: Policy,
     rules: TaggingRules,
     now: datetime,
 ) -> dict[str, int]:
-    """Tag, link, index, split attachments and date a batch; returns counts."""
+    """Tag, link, index, split attachments and date a batch; returns counts.
+
+    `attachments` holds the stored blob of every attachment, by sha256.
+    """
     counts = {
         "skipped_bulk": 0,
         "parse_errors": 0,
@@ -132,21 +135,18 @@ def tag_batch(
     )
     missing = [value for value in names if value not in owner]
     if missing:
-        new_ids = (
-            session.execute(
-                insert(Subject).returning(col(Subject.id), sort_by_parameter_order=True),
-                [
-                    {
-                        "display_name": names[v],
-                        "roles": Role.PROSPECT.value,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for v in missing
-                ],
-            )
-            .scalars()
-            .all()
+        new_ids = insert_numbered(
+            session,
+            Subject,
+            [
+                {
+                    "display_name": names[v],
+                    "roles": Role.PROSPECT.value,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for v in missing
+            ],
         )
         session.execute(
             insert(Identifier),
@@ -176,11 +176,13 @@ def tag_batch(
             chosen.setdefault(owner[value], (role, reason))
         links[entry.item_id] = chosen
 
-    attachments: list[tuple[Parsed, Attachment, str]] = []
+    parts: list[tuple[Parsed, Attachment, str]] = []
     for entry in entries:
         for attachment in entry.message.attachments:
-            attachments.append((entry, attachment, hashlib.sha256(attachment.data).hexdigest()))
-    stored = store_all(blobs, {sha: a.data for _, a, sha in attachments}, attachment_key)
+            parts.append((entry, attachment, attachment.sha256))
+    missing_blobs = {sha for _, _, sha in parts} - set(attachments)
+    if missing_blobs:
+        raise ValueError(f"{len(missing_blobs)} attachments were not stored first")
 
     subject_ids = {sid for chosen in links.values() for sid in chosen}
     facts = subject_facts(session, subject_ids=subject_ids)
@@ -239,7 +241,7 @@ def tag_batch(
             }
         )
 
-    for entry, attachment, sha in attachments:
+    for entry, attachment, sha in parts:
         accounting = is_accounting(attachment.filename, rules)
         chosen = links[entry.item_id]
         when = received_at(entry, now)
@@ -258,10 +260,10 @@ def tag_batch(
                 "source": entry.source,
                 "source_ref": entry.source_ref,
                 "received_at": when,
-                "size": stored[sha].size,
+                "size": attachments[sha].size,
                 "sha256": sha,
                 "mime_type": attachment.content_type,
-                "blob_key": stored[sha].key,
+                "blob_key": attachments[sha].key,
                 "parse_status": ParseStatus.OK.value,
                 "title": attachment.filename,
                 "purpose": purpose,

@@ -15,6 +15,7 @@ import email.header
 import email.message
 import email.parser
 import email.utils
+import hashlib
 import itertools
 import re
 import unicodedata
@@ -51,11 +52,15 @@ class Address:
 
 @dataclass(frozen=True)
 class Attachment:
-    """An attachment's safe name, type and decoded bytes."""
+    """An attachment's safe name, type, decoded bytes and their sha256 (hashed where parsed)."""
 
     filename: str
     content_type: str
     data: bytes
+    sha256: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha256", hashlib.sha256(self.data).hexdigest())
 
 
 @dataclass

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError, StatementError
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from models.enums import ItemKind, LegalBasis, Role, SubjectStatus
 from models.errors import InvalidInput
 from models.personnummer import parse_personnummer
 from models.policy import Policy
-from models.tables import Item, ItemSubject, LedgerEntry
+from models.tables import Item, ItemSubject, LedgerEntry, Subject
 from storage import ledger
-from storage.engine import current_revision, migrate
+from storage.engine import current_revision, make_engine, migrate, transaction
 from storage.expiry import recompute, subject_retention
 from storage.registry import (
     NewIdentifier,
@@ -223,3 +225,86 @@ def test_two_writers_cannot_fork_the_ledger(engine: Engine) -> None:
         two.add(entry)
         with pytest.raises(IntegrityError):
             two.commit()
+
+
+def test_bulk_insert_numbers_new_rows_in_the_order_given(engine: Engine) -> None:
+    """GIVEN 300 new people inserted in one step WHEN ids come back
+    THEN the i-th id is the i-th row's, on SQLite (one executemany) and PostgreSQL."""
+    from storage.bulk import insert_numbered
+
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    rows = [
+        {"display_name": f"Prospekt {n}", "roles": "prospect", "created_at": now, "updated_at": now}
+        for n in range(300)
+    ]
+    with transaction(engine) as session:
+        session.add(Subject(display_name="Before", roles="client"))
+        session.flush()
+        ids = insert_numbered(session, Subject, rows)
+    with Session(engine) as session:
+        names = {s.id: s.display_name for s in session.exec(select(Subject))}
+    assert [names[i] for i in ids] == [r["display_name"] for r in rows]
+
+
+def test_bulk_insert_refuses_when_another_writer_inserted_in_between(tmp_path: Path) -> None:
+    """GIVEN another connection adds a person between the bulk insert's look at the
+    largest id and its insert THEN the numbering is refused and the rows rolled back."""
+    from sqlalchemy import event
+
+    from storage.bulk import ConcurrentInsert, insert_numbered
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'index.db'}")
+    migrate(engine)
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    rows = [{"display_name": "Ny", "roles": "prospect", "created_at": now, "updated_at": now}]
+
+    sneaked: list[bool] = []
+
+    def sneak_in(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO subject") and not sneaked:
+            sneaked.append(True)
+            with engine.connect() as other:  # a second connection, as the web page would be
+                other.exec_driver_sql(
+                    "INSERT INTO subject (display_name, roles, created_at, updated_at) "
+                    "VALUES ('Other', 'client', '2026-11-30', '2026-11-30')"
+                )
+                other.commit()
+
+    event.listen(engine, "before_cursor_execute", sneak_in)
+    try:
+        with pytest.raises(ConcurrentInsert), transaction(engine) as session:
+            insert_numbered(session, Subject, rows)
+    finally:
+        event.remove(engine, "before_cursor_execute", sneak_in)
+    with Session(engine) as session:
+        assert [s.display_name for s in session.exec(select(Subject))] == ["Other"]
+    engine.dispose()
+
+
+def test_wal_checkpoints_run_in_a_helper_thread_during_a_bulk_ingest(tmp_path: Path) -> None:
+    """GIVEN commits inside wal_checkpoints_in_background THEN no connection handed out
+    auto-checkpoints, a helper thread does; afterwards every commit is in the database
+    file, the helper is gone and connections auto-checkpoint again."""
+    import threading
+
+    from storage.engine import wal_checkpoints_in_background
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'index.db'}")
+    migrate(engine)
+    with wal_checkpoints_in_background(engine):
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        assert "wal-checkpoint" in {t.name for t in threading.enumerate()}
+        for n in range(30):
+            with transaction(engine) as session:
+                session.add(Subject(display_name=f"Person {n}", roles="client"))
+    assert "wal-checkpoint" not in {t.name for t in threading.enumerate()}
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+        busy, frames, checkpointed = connection.exec_driver_sql(
+            "PRAGMA wal_checkpoint(PASSIVE)"
+        ).one()
+        assert busy == 0 and frames == checkpointed
+    with Session(engine) as session:
+        assert len(list(session.exec(select(Subject)))) == 30
+    engine.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from sqlmodel import Session, col, func, select
 
 from ingest.archives import batched, read_eml_dir, read_files, read_maildir, read_mbox
 from ingest.mail import MailIngestor, RawMessage
+from ingest.parse import ParsedMessage
 from ingest.tagging import TaggingRules
 from models.clock import FixedClock
 from models.enums import ItemKind, ParseStatus
@@ -174,3 +175,39 @@ def test_a_message_in_two_batches_in_flight_is_indexed_once(
         emails = list(s.exec(select(Item).where(Item.kind == ItemKind.EMAIL.value)))
     assert len(emails) == 2 and {e.source_ref for e in emails} == {"1:1", "1:8"}
     assert all(e.parse_status == ParseStatus.OK.value for e in emails)
+
+
+def test_a_parse_that_breaks_still_commits_the_stored_messages(
+    tmp_path: Path, policy: Policy, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN the parse workers die while a batch is parsed (BrokenProcessPool)
+    THEN the stored messages are committed `pending` before the error goes on,
+    and the next run's finish_pending parses and tags them: nothing lost."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    rules = TaggingRules.build(own_addresses=["coach@example.org"])
+    ingestor = MailIngestor(engine, blobs, policy, rules, FixedClock.on(date(2026, 11, 30)))
+    batch = [
+        RawMessage(generated(n, attachment=b"%PDF-1.4 faktura" if n == 2 else None), "x", str(n))
+        for n in range(1, 4)
+    ]
+
+    def broken(_datas: list[bytes]) -> Callable[[], list[ParsedMessage]]:
+        def collect() -> list[ParsedMessage]:
+            raise BrokenProcessPool("a parse worker died")
+
+        return collect
+
+    monkeypatch.setattr(ingestor, "_parse_later", broken)
+    with pytest.raises(BrokenProcessPool):
+        ingestor.ingest_batch(batch)
+    with Session(engine) as s:
+        statuses = [e.parse_status for e in s.exec(select(Item))]
+    assert statuses == [ParseStatus.PENDING.value] * 3
+    monkeypatch.undo()
+    done = ingestor.finish_pending()
+    assert (done.new, done.parse_errors, done.attachments) == (0, 0, 1)
+    with Session(engine) as s:
+        items = list(s.exec(select(Item)))
+    assert len(items) == 4 and ParseStatus.PENDING.value not in {i.parse_status for i in items}
