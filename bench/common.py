@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -38,30 +36,40 @@ class Run:
         return data
 
 
+# Linux keeps a process's peak RSS across execve: a peer forked straight from
+# this (large) process would report at least our RSS (mbsync showed 79 MB, the
+# bench's own size, instead of ~20). A small launcher starts the peer instead
+# and reports the peer's peak from wait4; the floor is the launcher's ~9 MB.
+_LAUNCHER = """
+import os, sys, time
+null = os.open(os.devnull, os.O_WRONLY)
+start = time.perf_counter()
+to_null = [(os.POSIX_SPAWN_DUP2, null, 1)]
+pid = os.posix_spawnp(sys.argv[1], sys.argv[1:], os.environ, file_actions=to_null)
+_, status, usage = os.wait4(pid, 0)
+print(time.perf_counter() - start, usage.ru_maxrss)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def measure(
     peer: str, argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> Run:
-    """Run `argv`, timing it and reading its peak RSS from wait4 (children included)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        argv,
+    """Run `argv`, timing it and reading its peak RSS from wait4 (its children included)."""
+    proc = subprocess.run(
+        [sys.executable, "-S", "-c", _LAUNCHER, *argv],
         env=env,
         cwd=cwd,
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        capture_output=True,
+        check=False,
     )
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    proc.stderr.close()
-    elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         sys.stderr.write(
-            f"{peer} failed ({proc.returncode}): {err.decode(errors='replace')[-2000:]}\n"
+            f"{peer} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[-2000:]}\n"
         )
-    return Run(peer, elapsed, usage.ru_maxrss / 1024, proc.returncode)
+    seconds, peak_kb = proc.stdout.split()
+    return Run(peer, float(seconds), int(peak_kb) / 1024, proc.returncode)
 
 
 def write_results(name: str, payload: dict[str, Any]) -> Path:
