@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from models.errors import InvalidInput
@@ -99,8 +100,8 @@ def wal_checkpoints_in_background(engine: Engine) -> Iterator[None]:
     setting. Durability is unchanged: a commit is in the WAL, fsynced. A
     no-op on PostgreSQL.
     """
-    if engine.dialect.name != "sqlite":
-        yield
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        yield  # PostgreSQL, or an in-memory database (no WAL; disposing would drop it)
         return
     wake, stop = threading.Event(), threading.Event()
 
@@ -111,11 +112,14 @@ def wal_checkpoints_in_background(engine: Engine) -> Iterator[None]:
         wake.set()
 
     def checkpoint_until_stopped() -> None:
-        with engine.connect() as connection:
-            while not stop.is_set():
-                if wake.wait(0.5):
-                    wake.clear()
-                    connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").all()
+        while not stop.is_set():
+            if wake.wait(0.5):
+                wake.clear()
+                try:
+                    with engine.connect() as connection:
+                        connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").all()
+                except OperationalError:
+                    pass  # a checkpoint only saves work: the final one below, or the next, does it
 
     event.listen(engine, "checkout", no_auto_checkpoint)
     event.listen(engine, "commit", committed)
