@@ -30,7 +30,7 @@ from sqlalchemy import Engine, insert
 from sqlmodel import Session, col, select
 
 from ingest.mail_batch import Parsed, attachment_key, store_all, tag_batch
-from ingest.parse import ParsedMessage, exit_with_parent, parse_many, parse_message
+from ingest.parse import Attachment, ParsedMessage, exit_with_parent, parse_many, parse_message
 from ingest.tagging import TaggingRules, bulk_reason, is_accounting, people_in
 from models.clock import Clock
 from models.enums import ItemKind, LegalBasis, ParseStatus, Role
@@ -253,7 +253,7 @@ class MailIngestor:
     def _finish(
         self, prepared: _Prepared, in_commit: Callable[[Session], None] | None
     ) -> IngestSummary:
-        """Steps 3-4: commit the items (with `in_commit`), then parse, tag and date them."""
+        """Steps 3-4: commit the items (with `in_commit`), then tag and date them by the parse."""
         summary, fresh, stored = prepared.summary, prepared.fresh, prepared.stored
         now = self.clock.now()
         new_ids: dict[str, int] = {}
@@ -307,26 +307,27 @@ class MailIngestor:
                 in_commit(session)
         summary.new += len(new_ids)
         summary.item_ids.extend(new_ids.values())
-        if new_ids and isinstance(prepared.parsed, Exception):
+        if not new_ids:
+            return summary
+        if isinstance(prepared.parsed, Exception):
             raise prepared.parsed  # the items stay pending: finish_pending parses them
-        if new_ids and not isinstance(prepared.parsed, Exception):
-            parsed = dict(zip(prepared.fresh, prepared.parsed, strict=True))
-            self._tag(
-                [
-                    Parsed(
-                        item_id,
-                        sha,
-                        fresh[sha].source,
-                        fresh[sha].source_ref,
-                        fresh[sha].internal_date or now,
-                        parsed[sha],
-                    )
-                    for sha, item_id in new_ids.items()
-                ],
-                {item_id: fresh[sha].data for sha, item_id in new_ids.items()},
-                prepared.attachments,
-                summary,
-            )
+        parsed = dict(zip(prepared.fresh, prepared.parsed, strict=True))
+        self._tag(
+            [
+                Parsed(
+                    item_id,
+                    sha,
+                    fresh[sha].source,
+                    fresh[sha].source_ref,
+                    fresh[sha].internal_date or now,
+                    parsed[sha],
+                )
+                for sha, item_id in new_ids.items()
+            ],
+            {item_id: fresh[sha].data for sha, item_id in new_ids.items()},
+            prepared.attachments,
+            summary,
+        )
         return summary
 
     def _tag(
@@ -470,22 +471,20 @@ class MailIngestor:
         )
         stamp_expiry(session, self.policy, item=item, subject_ids=subject_ids)
         for attachment in parsed.attachments:
-            self._attachment(
-                session, item, attachment.filename, attachment.content_type, attachment.data, links
-            )
+            self._attachment(session, item, attachment, links)
             summary.attachments += 1
 
     def _attachment(
         self,
         session: Session,
         parent: Item,
-        filename: str,
-        content_type: str,
-        data: bytes,
+        attachment: Attachment,
         links: list[tuple[int, str, str]],
     ) -> None:
-        sha = hashlib.sha256(data).hexdigest()
-        stored = self.blobs.put(attachment_key(sha), io.BytesIO(data), expected_sha256=sha)
+        sha, filename = attachment.sha256, attachment.filename
+        stored = self.blobs.put(
+            attachment_key(sha), io.BytesIO(attachment.data), expected_sha256=sha
+        )
         accounting = is_accounting(filename, self.rules)
         item = add_item(
             session,
@@ -497,7 +496,7 @@ class MailIngestor:
             purpose="accounting" if accounting else "agreement",
             legal_basis=LegalBasis.LEGAL_OBLIGATION if accounting else LegalBasis.CONTRACT,
             title=filename,
-            mime_type=content_type,
+            mime_type=attachment.content_type,
             parent_id=parent.id,
             provided_by_subject=parent.provided_by_subject,
             parse_status=ParseStatus.OK,

@@ -22,6 +22,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
+from functools import cached_property
 from html.parser import HTMLParser
 from typing import ClassVar
 
@@ -52,15 +53,16 @@ class Address:
 
 @dataclass(frozen=True)
 class Attachment:
-    """An attachment's safe name, type, decoded bytes and their sha256 (hashed where parsed)."""
+    """An attachment's safe name, type and decoded bytes."""
 
     filename: str
     content_type: str
     data: bytes
-    sha256: str = field(init=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "sha256", hashlib.sha256(self.data).hexdigest())
+    @cached_property
+    def sha256(self) -> str:
+        """The bytes' sha256, hashed once (and pickled with the attachment once hashed)."""
+        return hashlib.sha256(self.data).hexdigest()
 
 
 @dataclass
@@ -497,8 +499,15 @@ def html_body(raw: bytes) -> str | None:
 
 
 def parse_many(datas: list[bytes]) -> list[ParsedMessage]:
-    """`parse_message` over a list (one call per worker process, not one per message)."""
-    return [parse_message(data) for data in datas]
+    """`parse_message` over a list (one call per worker process, not one per message).
+
+    Attachments are hashed here, in the worker, for the ingest that stores them.
+    """
+    parsed = [parse_message(data) for data in datas]
+    for message in parsed:
+        for attachment in message.attachments:
+            _ = attachment.sha256
+    return parsed
 
 
 def exit_with_parent(parent_pid: int) -> None:
