@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
 import sys
@@ -194,6 +195,11 @@ def init(
 
 def main() -> None:
     """Console entry point."""
+    # Every module is loaded: the cyclic collector need not trace them again, and a bulk
+    # command makes many short-lived objects (rows, parse results) that refcounting frees.
+    # Measured on a 2000-message ingest: 0.2 s of CPU less (3.42 -> 3.22 s).
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
     try:
         result = app(standalone_mode=False)
     except GallraError as exc:

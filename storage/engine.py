@@ -28,6 +28,8 @@ __all__ = [
 ]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+# How long the WAL checkpoint helper waits for a commit before it looks for a stop again.
+_CHECKPOINT_IDLE_WAIT = 0.5
 
 
 def normalise_url(url: str) -> str:
@@ -113,8 +115,10 @@ def wal_checkpoints_in_background(engine: Engine) -> Iterator[None]:
 
     def checkpoint_until_stopped() -> None:
         while not stop.is_set():
-            if wake.wait(0.5):
+            if wake.wait(_CHECKPOINT_IDLE_WAIT):
                 wake.clear()
+                if stop.is_set():
+                    break  # the final checkpoint below runs once the helper is joined
                 try:
                     with engine.connect() as connection:
                         connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").all()
@@ -129,6 +133,7 @@ def wal_checkpoints_in_background(engine: Engine) -> Iterator[None]:
         yield
     finally:
         stop.set()
+        wake.set()  # a helper waiting for a commit must not sit out its wait
         helper.join()
         event.remove(engine, "commit", committed)
         event.remove(engine, "checkout", no_auto_checkpoint)

@@ -308,3 +308,33 @@ def test_wal_checkpoints_run_in_a_helper_thread_during_a_bulk_ingest(tmp_path: P
     with Session(engine) as session:
         assert len(list(session.exec(select(Subject)))) == 30
     engine.dispose()
+
+
+def test_wal_checkpoint_helper_stops_at_once_when_the_ingest_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN a helper waiting for a commit WHEN the block ends THEN it is woken and joined
+    at once, not after its idle wait (which was 0.5 s at the end of every ingest)."""
+    import threading
+
+    import storage.engine
+    from storage.engine import wal_checkpoints_in_background
+
+    monkeypatch.setattr(storage.engine, "_CHECKPOINT_IDLE_WAIT", 600.0)
+    engine = make_engine(f"sqlite:///{tmp_path / 'index.db'}")
+    migrate(engine)
+
+    def one_ingest(commits: int) -> None:
+        with wal_checkpoints_in_background(engine):
+            for n in range(commits):
+                with transaction(engine) as session:
+                    session.add(Subject(display_name=f"Person {n}", roles="client"))
+
+    for commits in (0, 3):
+        ended = threading.Thread(target=one_ingest, args=(commits,), daemon=True)
+        ended.start()
+        ended.join(timeout=60)  # a helper left to its idle wait would hold this for 600 s
+        assert not ended.is_alive(), f"the helper was not woken at the end ({commits} commits)"
+    with Session(engine) as session:
+        assert len(list(session.exec(select(Subject)))) == 3
+    engine.dispose()
