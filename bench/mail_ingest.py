@@ -4,7 +4,11 @@ One Dovecot mailbox (default 2000 messages, mixed sizes, a few multi-MB
 attachments), each peer run as its own process against it, side by side in
 one run. Results: bench/results/mail_ingest.json (messages/s, MB/s, peak RSS).
 
-    .venv/bin/python -m bench.mail_ingest [--messages N]
+    .venv/bin/python -m bench.mail_ingest [--messages N] [--large-every N]
+
+`--large-every 80` makes the mailbox the size the issue measured (2000
+messages, ~200 MB: 25 messages with a 2-6 MB attachment); its results go to
+bench/results/mail_ingest-large-every-80.json.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,105 +41,140 @@ c.logout()
 """
 
 
-def bench_messages(count: int, seed: int = 7) -> Iterator[bytes]:
-    """The bench mailbox: mixed sizes, every 250th message with a 2-6 MB attachment."""
+def bench_messages(count: int, seed: int = 7, large_every: int = 250) -> Iterator[bytes]:
+    """The bench mailbox: mixed sizes, every `large_every`th message with a 2-6 MB attachment."""
     rng = random.Random(seed)
     blob = os.urandom(6 * 1024 * 1024)
     for n in range(count):
         body = "Hej! " + "Vi pratade om mål och vanor. " * rng.randint(20, 1500)
-        attachment = blob[: rng.randint(2, 6) * 1024 * 1024] if n % 250 == 7 else None
+        attachment = blob[: rng.randint(2, 6) * 1024 * 1024] if n % large_every == 7 else None
         yield message(n, body=body, attachment=attachment)
 
 
-def write_maildir(folder: Path, count: int) -> float:
+def write_maildir(folder: Path, count: int, large_every: int = 250) -> float:
     """The bench mailbox as a Maildir; returns MB."""
     for sub in ("cur", "new", "tmp"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     total = 0
-    for n, data in enumerate(bench_messages(count)):
+    for n, data in enumerate(bench_messages(count, large_every=large_every)):
         (folder / "cur" / f"{1700000000 + n}.M{n}P1.bench,S={len(data)}:2,").write_bytes(data)
         total += len(data)
     return total / 1e6
 
 
-def build_mailbox(server: Dovecot, count: int) -> tuple[int, float]:
+def build_mailbox(server: Dovecot, count: int, large_every: int = 250) -> tuple[int, float]:
     """Write `count` messages straight into the user's Maildir; returns (count, MB)."""
-    megabytes = write_maildir(server.root / "mail" / server.user, count)
+    megabytes = write_maildir(server.root / "mail" / server.user, count, large_every)
     for path in [server.root / "mail", *(server.root / "mail").rglob("*")]:
         os.chown(path, 5000, 5000)
     return count, megabytes
 
 
+Peer = tuple[str, Callable[[Path], list[str]], dict[str, str] | None]
+
+
+def _peers(server: Dovecot) -> list[Peer]:
+    """Each peer: its name, its command for a fresh target dir, its environment."""
+    py = sys.executable
+    peers: list[Peer] = [
+        (
+            "raw imapclient FETCH (in memory, batch 200)",
+            lambda _: [py, "-c", RAW_FETCH, str(server.port), server.user, server.password],
+            None,
+        ),
+    ]
+
+    def gallra(target: Path) -> list[str]:
+        env = {**os.environ, "GALLRA_HOME": str(target)}
+        assert measure("init", [py, "-m", "gallra", "init"], env=env).exit_code == 0
+        url = f"imap://{server.user}@127.0.0.1:{server.port}"
+        return [py, "-m", "gallra", "ingest", "mail", "--imap", url]
+
+    peers.append(
+        (
+            "gallra ingest (fetch, store, parse, index, tag; SQLite + local folder)",
+            lambda target: [
+                *gallra(target),
+                "--password-env",
+                "GALLRA_TEST_PW",
+                "--folder",
+                "INBOX",
+            ],
+            {"GALLRA_TEST_PW": server.password},
+        )
+    )
+    if shutil.which("mbsync"):
+
+        def mbsync(target: Path) -> list[str]:
+            (target / "maildir").mkdir(parents=True)
+            rc = target / "mbsyncrc"
+            rc.write_text(
+                f"IMAPAccount bench\nHost 127.0.0.1\nPort {server.port}\nUser {server.user}\n"
+                f"Pass {server.password}\nSSLType None\nAuthMechs LOGIN\n\n"
+                "IMAPStore remote\nAccount bench\n\n"
+                f"MaildirStore local\nPath {target}/maildir/\n"
+                f"Inbox {target}/maildir/INBOX\n\n"
+                "Channel bench\nFar :remote:\nNear :local:\nPatterns INBOX\nCreate Near\n"
+                "Sync Pull\nSyncState *\n"
+            )
+            return ["mbsync", "-c", str(rc), "-a"]
+
+        peers.append(("mbsync (isync) to Maildir", mbsync, None))
+    exe = shutil.which("offlineimap3") or shutil.which("offlineimap")
+    if exe:
+
+        def offlineimap(target: Path) -> list[str]:
+            target.mkdir(parents=True)
+            rc = target / "offlineimaprc"
+            rc.write_text(
+                "[general]\naccounts = bench\nmetadata = " + str(target / "meta") + "\n\n"
+                "[Account bench]\nlocalrepository = local\nremoterepository = remote\n\n"
+                f"[Repository local]\ntype = Maildir\nlocalfolders = {target}/maildir\n\n"
+                "[Repository remote]\ntype = IMAP\nremotehost = 127.0.0.1\n"
+                f"remoteport = {server.port}\nremoteuser = {server.user}\n"
+                f"remotepass = {server.password}\nssl = no\nstarttls = no\n"
+                "folderfilter = lambda f: f == 'INBOX'\nreadonly = True\n"
+            )
+            return [exe, "-c", str(rc), "-o", "-u", "quiet"]
+
+        peers.append(("offlineimap3 to Maildir", offlineimap, None))
+    return peers
+
+
+def _median_run(runs: list[Run]) -> Run:
+    """The run of median time, with the highest peak RSS and the first failure, if any."""
+    ordered = sorted(runs, key=lambda r: r.seconds)
+    middle = ordered[len(ordered) // 2]
+    failed = next((r.exit_code for r in runs if r.exit_code != 0), 0)
+    return Run(middle.peer, middle.seconds, max(r.peak_rss_mb for r in runs), failed)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument(
+        "--large-every", type=int, default=250, help="every Nth message has a 2-6 MB attachment"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="every peer runs once a round")
     args = parser.parse_args()
     server = Dovecot()
     work = Path(tempfile.mkdtemp(prefix="gallra-bench-"))
     try:
-        count, megabytes = build_mailbox(server, args.messages)
+        count, megabytes = build_mailbox(server, args.messages, args.large_every)
         server.start()
         assert server.count("INBOX") == count  # Dovecot has indexed the Maildir
-        py = sys.executable
-        runs: list[Run] = []
-        runs.append(
-            measure(
-                "raw imapclient FETCH (in memory, batch 200)",
-                [py, "-c", RAW_FETCH, str(server.port), server.user, server.password],
-            )
-        )
-        home = work / "gallra-home"
-        env = {**os.environ, "GALLRA_HOME": str(home), "GALLRA_TEST_PW": server.password}
-        assert measure("init", [py, "-m", "gallra", "init"], env=env).exit_code == 0
-        runs.append(
-            measure(
-                "gallra ingest (fetch, store, parse, index, tag; SQLite + local folder)",
-                [
-                    py,
-                    "-m",
-                    "gallra",
-                    "ingest",
-                    "mail",
-                    "--imap",
-                    f"imap://{server.user}@127.0.0.1:{server.port}",
-                    "--password-env",
-                    "GALLRA_TEST_PW",
-                    "--folder",
-                    "INBOX",
-                ],
-                env=env,
-            )
-        )
-        mbsync_rc = work / "mbsyncrc"
-        (work / "mbsync-maildir").mkdir()
-        mbsync_rc.write_text(
-            f"IMAPAccount bench\nHost 127.0.0.1\nPort {server.port}\nUser {server.user}\n"
-            f"Pass {server.password}\nSSLType None\nAuthMechs LOGIN\n\n"
-            "IMAPStore remote\nAccount bench\n\n"
-            f"MaildirStore local\nPath {work}/mbsync-maildir/\n"
-            f"Inbox {work}/mbsync-maildir/INBOX\n\n"
-            "Channel bench\nFar :remote:\nNear :local:\nPatterns INBOX\nCreate Near\n"
-            "Sync Pull\nSyncState *\n"
-        )
-        if shutil.which("mbsync"):
-            runs.append(
-                measure("mbsync (isync) to Maildir", ["mbsync", "-c", str(mbsync_rc), "-a"])
-            )
-        oimap_rc = work / "offlineimaprc"
-        oimap_rc.write_text(
-            "[general]\naccounts = bench\nmetadata = " + str(work / "oimap-meta") + "\n\n"
-            "[Account bench]\nlocalrepository = local\nremoterepository = remote\n\n"
-            f"[Repository local]\ntype = Maildir\nlocalfolders = {work}/oimap-maildir\n\n"
-            "[Repository remote]\ntype = IMAP\nremotehost = 127.0.0.1\n"
-            f"remoteport = {server.port}\nremoteuser = {server.user}\n"
-            f"remotepass = {server.password}\nssl = no\nstarttls = no\n"
-            "folderfilter = lambda f: f == 'INBOX'\nreadonly = True\n"
-        )
-        if shutil.which("offlineimap3") or shutil.which("offlineimap"):
-            exe = shutil.which("offlineimap3") or shutil.which("offlineimap") or "offlineimap"
-            runs.append(
-                measure("offlineimap3 to Maildir", [exe, "-c", str(oimap_rc), "-o", "-u", "quiet"])
-            )
+        peers = _peers(server)
+        seconds: dict[str, list[Run]] = {name: [] for name, _, _ in peers}
+        # Each round starts with the next peer, so no peer always runs after the same one;
+        # every run writes to a fresh dir, and nothing is deleted until the end.
+        for round_ in range(args.rounds):
+            for offset in range(len(peers)):
+                name, command, extra_env = peers[(round_ + offset) % len(peers)]
+                target = work / f"round{round_}-{len(seconds[name])}-{name.split()[0]}"
+                argv = command(target)
+                env = {**os.environ, "GALLRA_HOME": str(target), **(extra_env or {})}
+                seconds[name].append(measure(name, argv, env=env))
+        runs = [_median_run(seconds[name]) for name, _, _ in peers]
         for run in runs:
             run.items, run.megabytes = count, megabytes
         reference = next((r for r in runs if r.peer.startswith("mbsync")), None)
@@ -143,24 +182,35 @@ def main() -> None:
             "benchmark": "mail_ingest",
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "messages": count,
+            "large_every": args.large_every,
             "megabytes": round(megabytes, 1),
             "cpus": os.cpu_count(),
+            "rounds": args.rounds,
+            "method": (
+                "every peer once a round, in a rotated order, file systems synced before each "
+                "run; a peer's figure is its median run (peak RSS: its highest)"
+            ),
             "runs": [
                 {
                     **r.as_dict(),
-                    "ratio_to_mbsync": round(r.per_second / reference.per_second, 2)
-                    if reference and reference.per_second
+                    "seconds_each_round": [round(x.seconds, 3) for x in seconds[r.peer]],
+                    "ratio_to_mbsync": round(reference.seconds / r.seconds, 2)
+                    if reference and r.seconds
                     else None,
                 }
                 for r in runs
             ],
         }
-        path = write_results("mail_ingest", results)
+        name = "mail_ingest"
+        path = write_results(
+            name if args.large_every == 250 else f"{name}-large-every-{args.large_every}", results
+        )
         for r in results["runs"]:
             print(
                 f"{r['peer'][:60]:<60} {r['items_per_second']:>8} msg/s "
                 f"{r['mb_per_second']:>6} MB/s rss {r['peak_rss_mb']:>6.0f} MB  "
-                f"x{r['ratio_to_mbsync']}  exit {r['exit_code']}"
+                f"x{r['ratio_to_mbsync']}  exit {r['exit_code']}  "
+                f"s/round {r['seconds_each_round']}"
             )
         print(f"written {path}")
     finally:
