@@ -59,8 +59,7 @@ def measure(
     """Run `argv`, timing it and reading its peak RSS from wait4 (its children included).
 
     The file systems are synced first: a peer that fsyncs (mbsync does, each
-    message) must not pay for the write-back of what the peer before it
-    wrote. Without it mbsync went from 1975 to 762 msg/s between runs.
+    message) must not pay for the write-back of what the peer before it wrote.
     """
     os.sync()
     proc = subprocess.run(
