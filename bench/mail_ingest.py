@@ -70,39 +70,32 @@ def build_mailbox(server: Dovecot, count: int, large_every: int = 250) -> tuple[
     return count, megabytes
 
 
-Peer = tuple[str, Callable[[Path], list[str]], dict[str, str] | None]
+Peer = tuple[str, Callable[[Path], list[str]]]
+
+
+def _env(server: Dovecot, target: Path) -> dict[str, str]:
+    """Every run's environment: gallra's home in `target`, the password for --password-env."""
+    return {**os.environ, "GALLRA_HOME": str(target), "GALLRA_TEST_PW": server.password}
 
 
 def _peers(server: Dovecot) -> list[Peer]:
-    """Each peer: its name, its command for a fresh target dir, its environment."""
+    """Each peer: its name and its command for a fresh target dir."""
     py = sys.executable
     peers: list[Peer] = [
         (
             "raw imapclient FETCH (in memory, batch 200)",
             lambda _: [py, "-c", RAW_FETCH, str(server.port), server.user, server.password],
-            None,
         ),
     ]
 
     def gallra(target: Path) -> list[str]:
-        env = {**os.environ, "GALLRA_HOME": str(target)}
-        assert measure("init", [py, "-m", "gallra", "init"], env=env).exit_code == 0
+        init = measure("init", [py, "-m", "gallra", "init"], env=_env(server, target))
+        assert init.exit_code == 0
         url = f"imap://{server.user}@127.0.0.1:{server.port}"
-        return [py, "-m", "gallra", "ingest", "mail", "--imap", url]
+        source = ["--imap", url, "--password-env", "GALLRA_TEST_PW", "--folder", "INBOX"]
+        return [py, "-m", "gallra", "ingest", "mail", *source]
 
-    peers.append(
-        (
-            "gallra ingest (fetch, store, parse, index, tag; SQLite + local folder)",
-            lambda target: [
-                *gallra(target),
-                "--password-env",
-                "GALLRA_TEST_PW",
-                "--folder",
-                "INBOX",
-            ],
-            {"GALLRA_TEST_PW": server.password},
-        )
-    )
+    peers.append(("gallra ingest (fetch, store, parse, index, tag; SQLite + local folder)", gallra))
     if shutil.which("mbsync"):
 
         def mbsync(target: Path) -> list[str]:
@@ -119,7 +112,7 @@ def _peers(server: Dovecot) -> list[Peer]:
             )
             return ["mbsync", "-c", str(rc), "-a"]
 
-        peers.append(("mbsync (isync) to Maildir", mbsync, None))
+        peers.append(("mbsync (isync) to Maildir", mbsync))
     exe = shutil.which("offlineimap3") or shutil.which("offlineimap")
     if exe:
 
@@ -137,7 +130,7 @@ def _peers(server: Dovecot) -> list[Peer]:
             )
             return [exe, "-c", str(rc), "-o", "-u", "quiet"]
 
-        peers.append(("offlineimap3 to Maildir", offlineimap, None))
+        peers.append(("offlineimap3 to Maildir", offlineimap))
     return peers
 
 
@@ -164,17 +157,16 @@ def main() -> None:
         server.start()
         assert server.count("INBOX") == count  # Dovecot has indexed the Maildir
         peers = _peers(server)
-        seconds: dict[str, list[Run]] = {name: [] for name, _, _ in peers}
+        seconds: dict[str, list[Run]] = {name: [] for name, _ in peers}
         # Each round starts with the next peer, so no peer always runs after the same one;
         # every run writes to a fresh dir, and nothing is deleted until the end.
         for round_ in range(args.rounds):
             for offset in range(len(peers)):
-                name, command, extra_env = peers[(round_ + offset) % len(peers)]
+                name, command = peers[(round_ + offset) % len(peers)]
                 target = work / f"round{round_}-{len(seconds[name])}-{name.split()[0]}"
                 argv = command(target)
-                env = {**os.environ, "GALLRA_HOME": str(target), **(extra_env or {})}
-                seconds[name].append(measure(name, argv, env=env))
-        runs = [_median_run(seconds[name]) for name, _, _ in peers]
+                seconds[name].append(measure(name, argv, env=_env(server, target)))
+        runs = [_median_run(seconds[name]) for name, _ in peers]
         for run in runs:
             run.items, run.megabytes = count, megabytes
         reference = next((r for r in runs if r.peer.startswith("mbsync")), None)
