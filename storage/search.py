@@ -15,8 +15,10 @@ caller escapes the text first and only then turns the marks into markup.
 from __future__ import annotations
 
 import re
+import sqlite3
 import unicodedata
 from collections import defaultdict
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -47,6 +49,7 @@ HIT_END = "\ue001"
 MAX_TERMS = 12
 _MAX_TERM_LENGTH = 64
 _WORD = re.compile(r"[^\W_]+")
+FTS5_TOKENIZER = "unicode61 remove_diacritics 2"  # as item_fts was created (migration 0004)
 _ITEM_COLUMNS = (
     "i.id, i.kind, i.title, i.received_at, i.expires_at, i.legal_basis, i.special_category"
 )
@@ -121,8 +124,36 @@ def terms_of(query: str) -> list[str]:
 
 
 def _fts5_query(terms: list[str]) -> str:
-    """Each word quoted (so no query syntax), a prefix unless one letter long (all AND)."""
-    return " ".join(f'"{term}"*' if len(term) > 1 else f'"{term}"' for term in terms)
+    """Each word quoted (so no query syntax), a prefix unless one letter long (all AND).
+
+    Words are first cut as the index's tokenizer cuts them: the index keeps
+    no positions (migration 0004), so a quoted word that is two tokens to
+    FTS5 (a phrase) would be an error, not a search.
+    """
+    tokens = _index_tokens(terms)
+    return " ".join(f'"{token}"*' if len(token) > 1 else f'"{token}"' for token in tokens)
+
+
+def _index_tokens(terms: list[str]) -> list[str]:
+    """The tokens FTS5's unicode61 makes of words of letters and digits.
+
+    Latin letters (below U+0250: ASCII, å ä ö, every European accent) and
+    digits are one token to both. Python and unicode61 read a few letters of
+    other scripts differently (U+19B0-U+19C9 are letters to Python,
+    separators to SQLite's Unicode tables, which also lack letters added
+    since): such words are cut by SQLite itself. A word of nothing but
+    separators stays as it is, a phrase of no tokens, which matches nothing.
+    """
+    if all(max(term) < "\u0250" for term in terms):
+        return terms
+    with closing(sqlite3.connect(":memory:")) as probe:
+        probe.execute(f"CREATE VIRTUAL TABLE t USING fts5(body, tokenize='{FTS5_TOKENIZER}')")
+        probe.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
+        probe.executemany("INSERT INTO t(rowid, body) VALUES (?, ?)", enumerate(terms))
+        cut: defaultdict[int, list[str]] = defaultdict(list)
+        for row, token in probe.execute("SELECT doc, term FROM v ORDER BY doc, offset"):
+            cut[row].append(token)
+    return [token for row, term in enumerate(terms) for token in cut.get(row) or [term]]
 
 
 def _tsquery(terms: list[str]) -> str:

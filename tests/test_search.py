@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from models.enums import HoldKind, ItemKind, ItemState, LegalBasis, Role
 from models.policy import Policy
 from models.tables import Item, ItemText
+from storage.engine import current_revision, make_engine, migrate
 from storage.holds import add_hold
 from storage.local import LocalBlobStore
 from storage.registry import add_subject
@@ -122,6 +123,54 @@ def test_terms_are_words_only() -> None:
     """THEN only letters and digits reach the engine, at most twelve distinct terms."""
     assert terms_of("\"Möte\"* NEAR(a_b) 'x' 2026") == ["möte", "near", "a", "b", "x", "2026"]
     assert len(terms_of(" ".join(f"w{n}" for n in range(40)))) == 12
+
+
+def test_words_the_index_cuts_in_two_still_search(
+    session: Session, policy: Policy, tmp_path: Path
+) -> None:
+    """GIVEN a word that is letters to Python but two tokens to FTS5 (U+19B0 is a separator
+    to unicode61) THEN searching for it finds its item, not a phrase-query error.
+    """
+    blobs = LocalBlobStore(tmp_path / "b")
+    item = make_item(session, blobs, policy, text="Ordet ab\u19b0cd här", subjects=[])
+    session.commit()
+    assert found(session, "ab\u19b0cd") == {item.id}
+    assert found(session, "\u19b0") == set()  # no token at all: matches nothing
+
+
+def test_sqlite_index_keeps_no_token_positions(session: Session, corpus: dict[str, int]) -> None:
+    """THEN the FTS5 index stores which items hold a word, not where (migration 0004)."""
+    if session.get_bind().dialect.name != "sqlite":
+        pytest.skip("SQLite FTS5 only")
+    ddl = session.execute(text("SELECT sql FROM sqlite_master WHERE name = 'item_fts'")).scalar()
+    assert "detail=column" in str(ddl)
+    with pytest.raises(Exception, match="phrase queries are not supported"):
+        session.execute(text("SELECT rowid FROM item_fts WHERE item_fts MATCH '\"om mötet\"'"))
+
+
+def test_upgrade_to_an_index_without_positions_keeps_every_item_findable(
+    policy: Policy, tmp_path: Path
+) -> None:
+    """GIVEN an index at migration 0003 with text WHEN it is migrated THEN the rebuilt FTS5
+    index finds it, and a deletion still takes its words out of the index.
+    """
+    engine = make_engine(f"sqlite:///{tmp_path / 'index.db'}")
+    migrate(engine, "0003")
+    with Session(engine, expire_on_commit=False) as session:
+        blobs = LocalBlobStore(tmp_path / "b")
+        kept = make_item(session, blobs, policy, text="Samtalet om sömnen", subjects=[])
+        gone = make_item(session, blobs, policy, text="Anteckningar om sömnen", subjects=[])
+        session.commit()
+    migrate(engine)
+    assert current_revision(engine) == "0004"
+    with Session(engine) as session:
+        assert found(session, "somnen") == {kept.id, gone.id}
+        session.execute(delete(ItemText).where(col(ItemText.item_id) == gone.id))
+        session.commit()
+        assert found(session, "somn") == {kept.id}
+        rows = session.execute(text("SELECT rowid FROM item_fts WHERE item_fts MATCH 'ante*'"))
+        assert rows.all() == []
+    engine.dispose()
 
 
 def test_filters(session: Session, corpus: dict[str, int]) -> None:
