@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, delete, text, update
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from models.enums import HoldKind, ItemKind, ItemState, LegalBasis, Role
@@ -144,7 +145,7 @@ def test_sqlite_index_keeps_no_token_positions(session: Session, corpus: dict[st
         pytest.skip("SQLite FTS5 only")
     ddl = session.execute(text("SELECT sql FROM sqlite_master WHERE name = 'item_fts'")).scalar()
     assert "detail=column" in str(ddl)
-    with pytest.raises(Exception, match="phrase queries are not supported"):
+    with pytest.raises(OperationalError, match="phrase queries are not supported"):
         session.execute(text("SELECT rowid FROM item_fts WHERE item_fts MATCH '\"om mötet\"'"))
 
 

@@ -11,8 +11,9 @@ the seven prefix indexes) were written at every ingest and never read. On
 the bench mailbox (2000 messages, 43 MB of text) the index shrinks from
 37 MB to 3 MB and inserting the text costs 1.2 s of CPU instead of 3.0.
 bm25 then counts a word once per item (no term frequency): ranking keeps
-its rarity and length weighting. The triggers are unchanged; PostgreSQL is
-untouched.
+its rarity and length weighting. A search for a common word costs ~0.8 ms
+more at 10k items (2.8 -> 3.5 ms median), a rare one ~0.3 ms less. The
+triggers are unchanged; PostgreSQL is untouched.
 """
 from collections.abc import Sequence
 
