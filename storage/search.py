@@ -139,9 +139,9 @@ def _index_tokens(terms: list[str]) -> list[str]:
 
     Latin letters (below U+0250: ASCII, å ä ö, every European accent) and
     digits are one token to both. Python and unicode61 read a few letters of
-    other scripts differently (21 here, U+19B0-U+19C9 and U+1CF2-U+1CF3, are
-    letters to Python and separators to SQLite's older Unicode tables; a
-    newer Python adds more): such words are cut by SQLite itself. A word of nothing but
+    other scripts differently (21 here: U+19B0-U+19C0, U+19C8-U+19C9 and
+    U+1CF2-U+1CF3 are letters to Python, separators to SQLite's older Unicode
+    tables; a newer Python adds more): such words are cut by SQLite itself. A word of nothing but
     separators stays as it is, a phrase of no tokens, which matches nothing.
     """
     if all(max(term) < "\u0250" for term in terms):
