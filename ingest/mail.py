@@ -23,13 +23,20 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from multiprocessing import get_context
 
 from sqlalchemy import Engine, insert
 from sqlmodel import Session, col, select
 
-from ingest.mail_batch import Parsed, attachment_key, store_all, tag_batch
+from ingest.mail_batch import (
+    Parsed,
+    attachment_key,
+    status_of,
+    store_all,
+    tag_batch,
+    trusted_date,
+)
 from ingest.parse import Attachment, ParsedMessage, exit_with_parent, parse_many, parse_message
 from ingest.tagging import TaggingRules, bulk_reason, is_accounting, people_in
 from models.clock import Clock
@@ -43,8 +50,6 @@ from storage.items import add_item, link_subjects, set_text, stamp_expiry
 from storage.registry import NewIdentifier, add_subject, find_subject_by_email
 
 __all__ = ["IngestSummary", "MailIngestor", "RawMessage"]
-
-_PROBLEMS_KEPT = 20
 
 
 @dataclass(frozen=True)
@@ -394,17 +399,6 @@ class MailIngestor:
             stamp_expiry(session, self.policy, item=item, subject_ids=[])
             summary.parse_errors += 1
 
-    def _received_at(self, item: Item, parsed: ParsedMessage) -> datetime:
-        # The server's INTERNALDATE (set at insert) is trusted over a sender's Date header;
-        # archives have none, so a plausible Date header is used there.
-        if (
-            not item.source.startswith("imap:")
-            and parsed.date is not None
-            and datetime(1990, 1, 1, tzinfo=UTC) <= parsed.date <= self.clock.now()
-        ):
-            return parsed.date
-        return item.received_at
-
     def _parse_and_tag(
         self, session: Session, item_id: int, data: bytes, summary: IngestSummary
     ) -> None:
@@ -412,7 +406,9 @@ class MailIngestor:
         if item is None or item.parse_status != ParseStatus.PENDING.value:
             return  # another run finished it
         parsed = parse_message(data)
-        item.received_at = self._received_at(item, parsed)
+        item.received_at = trusted_date(
+            item.source, parsed.date, item.received_at, self.clock.now()
+        )
         item.message_id = parsed.message_id or f"<sha256:{item.sha256}>"
         item.title = parsed.subject
         bulk = bulk_reason(parsed, self.rules)
@@ -440,18 +436,14 @@ class MailIngestor:
                 assert subject.id is not None
                 links.append((subject.id, role, reason))
                 provided = provided or role == "from"
-        if parsed.fatal:
-            item.parse_status = ParseStatus.ERROR.value
+        status, item.parse_error = status_of(parsed, bulk)
+        item.parse_status = status.value
+        if status is ParseStatus.ERROR:
             summary.parse_errors += 1
-        elif bulk is not None:
-            item.parse_status = ParseStatus.SKIPPED.value
+        elif status is ParseStatus.SKIPPED:
             summary.skipped_bulk += 1
-        elif parsed.problems:
-            item.parse_status = ParseStatus.WARNING.value
+        elif status is ParseStatus.WARNING:
             summary.parse_warnings += 1
-        else:
-            item.parse_status = ParseStatus.OK.value
-        item.parse_error = "; ".join(parsed.problems[:_PROBLEMS_KEPT])[:2000] or bulk
         item.provided_by_subject = provided
         session.add(item)
         link_subjects(session, item_id=item_id, links=links)

@@ -29,7 +29,7 @@ from storage.blobs import BlobStore, StoredBlob
 from storage.bulk import insert_numbered
 from storage.registry import subject_facts
 
-__all__ = ["Parsed", "attachment_key", "status_of", "tag_batch"]
+__all__ = ["Parsed", "attachment_key", "status_of", "tag_batch", "trusted_date"]
 
 PROBLEMS_KEPT = 20
 _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
@@ -68,10 +68,16 @@ def status_of(message: ParsedMessage, bulk: str | None) -> tuple[ParseStatus, st
 
 def received_at(entry: Parsed, now: datetime) -> datetime:
     """The server's INTERNALDATE is trusted over a sender's Date; archives use a plausible Date."""
-    date = entry.message.date
-    if not entry.source.startswith("imap:") and date is not None and _EARLIEST <= date <= now:
-        return date
-    return entry.received_at
+    return trusted_date(entry.source, entry.message.date, entry.received_at, now)
+
+
+def trusted_date(
+    source: str, header: datetime | None, committed: datetime, now: datetime
+) -> datetime:
+    """`received_at` for a source, the message's Date header and the date committed with it."""
+    if not source.startswith("imap:") and header is not None and _EARLIEST <= header <= now:
+        return header
+    return committed
 
 
 def store_all(

@@ -49,7 +49,7 @@ HIT_END = "\ue001"
 MAX_TERMS = 12
 _MAX_TERM_LENGTH = 64
 _WORD = re.compile(r"[^\W_]+")
-FTS5_TOKENIZER = "unicode61 remove_diacritics 2"  # as item_fts was created (migration 0004)
+_FTS5_TOKENIZER = "unicode61 remove_diacritics 2"  # as item_fts was created (migration 0004)
 _ITEM_COLUMNS = (
     "i.id, i.kind, i.title, i.received_at, i.expires_at, i.legal_basis, i.special_category"
 )
@@ -147,7 +147,7 @@ def _index_tokens(terms: list[str]) -> list[str]:
     if all(max(term) < "\u0250" for term in terms):
         return terms
     with closing(sqlite3.connect(":memory:")) as probe:
-        probe.execute(f"CREATE VIRTUAL TABLE t USING fts5(body, tokenize='{FTS5_TOKENIZER}')")
+        probe.execute(f"CREATE VIRTUAL TABLE t USING fts5(body, tokenize='{_FTS5_TOKENIZER}')")
         probe.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
         probe.executemany("INSERT INTO t(rowid, body) VALUES (?, ?)", enumerate(terms))
         cut: defaultdict[int, list[str]] = defaultdict(list)
