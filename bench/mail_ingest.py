@@ -40,6 +40,26 @@ for i in range(0, len(uids), 200):
 c.logout()
 """
 
+# What mbsync does, in Python with imapclient: the floor of this stack. Each
+# message written to its own Maildir file and fsynced; no parse, no index.
+FETCH_TO_MAILDIR = """
+import hashlib, os, sys
+from imapclient import IMAPClient
+target = sys.argv[4]
+os.makedirs(target + "/tmp"); os.makedirs(target + "/cur")
+c = IMAPClient("127.0.0.1", port=int(sys.argv[1]), ssl=False)
+c.login(sys.argv[2], sys.argv[3]); c.select_folder("INBOX", readonly=True)
+uids = c.search(["ALL"])
+for i in range(0, len(uids), 200):
+    for uid, data in c.fetch(uids[i:i + 200], ["BODY.PEEK[]"]).items():
+        raw = data[b"BODY[]"]
+        name = f"{uid}.{hashlib.sha256(raw).hexdigest()[:16]}"
+        with open(f"{target}/tmp/{name}", "xb") as f:
+            f.write(raw); f.flush(); os.fsync(f.fileno())
+        os.rename(f"{target}/tmp/{name}", f"{target}/cur/{name}:2,")
+c.logout()
+"""
+
 
 def bench_messages(count: int, seed: int = 7, large_every: int = 250) -> Iterator[bytes]:
     """The bench mailbox: mixed sizes, every `large_every`th message with a 2-6 MB attachment."""
@@ -85,6 +105,18 @@ def _peers(server: Dovecot) -> list[Peer]:
         (
             "raw imapclient FETCH (in memory, batch 200)",
             lambda _: [py, "-c", RAW_FETCH, str(server.port), server.user, server.password],
+        ),
+        (
+            "imapclient FETCH to Maildir (sha256, fsync each; no parse, no index)",
+            lambda target: [
+                py,
+                "-c",
+                FETCH_TO_MAILDIR,
+                str(server.port),
+                server.user,
+                server.password,
+                str(target / "maildir"),
+            ],
         ),
     ]
 
