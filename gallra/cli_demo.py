@@ -43,6 +43,7 @@ def demo(
             ingestor,
             read_eml_dir(demo_dir() / "mail"),
             batch_size=gallra.settings.mail.batch_size,
+            batch_bytes=gallra.settings.mail.batch_bytes,
             progress=False,
         )
     # The ingest removes its source once stored, so it takes a copy of the shipped files.

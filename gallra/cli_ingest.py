@@ -28,12 +28,17 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON summary.")]
 
 
 def run_archive(
-    ingestor: MailIngestor, messages: Iterable[RawMessage], *, batch_size: int, progress: bool
+    ingestor: MailIngestor,
+    messages: Iterable[RawMessage],
+    *,
+    batch_size: int,
+    batch_bytes: int,
+    progress: bool,
 ) -> IngestSummary:
     """Feed an archive through the pipeline in batches, pending leftovers first."""
     total = ingestor.finish_pending()
     done = 0
-    batches = ((batch, None) for batch in batched(messages, batch_size))
+    batches = ((batch, None) for batch in batched(messages, batch_size, batch_bytes))
     for summary in ingestor.ingest_stream(batches):
         total.add(summary)
         done += summary.fetched
@@ -99,6 +104,7 @@ def ingest_mail(
                 ingestor,
                 _one_source(mbox, maildir, eml_dir),
                 batch_size=gallra.settings.mail.batch_size,
+                batch_bytes=gallra.settings.mail.batch_bytes,
                 progress=sys.stderr.isatty() and not as_json,
             )
         gallra.bind_keys()

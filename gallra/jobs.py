@@ -66,6 +66,7 @@ def sync_source(
     own = (source.user.lower(),) if "@" in source.user else ()
     options = SyncOptions(
         batch_size=gallra.settings.mail.batch_size,
+        batch_bytes=gallra.settings.mail.batch_bytes,
         ingest_delay_hours=source.ingest_delay_hours,
         after_store=source.after_store,
         move_to=source.move_to,

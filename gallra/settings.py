@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gallra.errors import ConfigError
@@ -129,11 +129,17 @@ class ImapSourceSettings(_Section):
 class MailSettings(_Section):
     """How mail is pulled and tagged."""
 
+    @property
+    def batch_bytes(self) -> int:
+        """The byte bound of a batch."""
+        return self.batch_megabytes * 1024 * 1024
+
     own_addresses: list[str] = []  # the practice's addresses: never tagged as people
     bulk_domains: list[str] = []
     skip_bulk: bool = True
     accounting_patterns: list[str] = ["faktura", "invoice", "kvitto", "receipt", "verifikat"]
-    batch_size: int = 100
+    batch_size: int = Field(100, ge=1)  # messages per fetch and commit
+    batch_megabytes: int = Field(16, ge=1)  # ... and at most this much a batch (memory bound)
     parse_workers: int | None = None  # processes parsing MIME; default: one per CPU; 0: inline
     sources: list[ImapSourceSettings] = []
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ingest.batching import DEFAULT_BATCH_BYTES, bounded_batches
 from ingest.errors import ArchiveUnreadable
 from ingest.mail import RawMessage
 
@@ -100,13 +101,8 @@ def read_files(paths: Iterable[Path], *, source: str) -> Iterator[RawMessage]:
         yield RawMessage(file.read_bytes(), source, file.name)
 
 
-def batched(messages: Iterable[RawMessage], size: int) -> Iterator[list[RawMessage]]:
-    """Groups of at most `size` messages."""
-    batch: list[RawMessage] = []
-    for message in messages:
-        batch.append(message)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def batched(
+    messages: Iterable[RawMessage], size: int, max_bytes: int = DEFAULT_BATCH_BYTES
+) -> Iterator[list[RawMessage]]:
+    """Groups of at most `size` messages and `max_bytes` of raw bytes (a larger message alone)."""
+    return bounded_batches(messages, lambda m: len(m.data), max_count=size, max_bytes=max_bytes)

@@ -173,6 +173,18 @@ class ImapMailbox:
         response = self.client.fetch(list(uids), ["INTERNALDATE"])
         return {int(uid): _aware(data.get(b"INTERNALDATE")) for uid, data in response.items()}
 
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        """Each UID's size in bytes as the server reports it (RFC822.SIZE), 1000 UIDs a command."""
+        found: dict[int, int] = {}
+        wanted = list(uids)
+        for start in range(0, len(wanted), 1000):
+            response = self.client.fetch(wanted[start : start + 1000], ["RFC822.SIZE"])
+            for uid, data in response.items():
+                size = data.get(b"RFC822.SIZE")
+                if isinstance(size, int):
+                    found[int(uid)] = size
+        return found
+
     def message_ids(self, uids: Sequence[int]) -> dict[int, str | None]:
         """Each UID's Message-ID header (for reconciling after a UIDVALIDITY change)."""
         if not uids:

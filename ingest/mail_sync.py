@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import accumulate
 from typing import Literal
 
 from sqlmodel import Session, col, select
 
+from ingest.batching import DEFAULT_BATCH_BYTES, bounded_batches
 from ingest.errors import MailboxUnavailable, Refused
 from ingest.imap import NETWORK_ERRORS, FetchedMessage, ImapMailbox
 from ingest.mail import IngestSummary, MailIngestor, RawMessage
@@ -33,6 +35,7 @@ class SyncOptions:
     """How a source is synced."""
 
     batch_size: int = 100
+    batch_bytes: int = DEFAULT_BATCH_BYTES  # a batch closes before this (a larger message alone)
     ingest_delay_hours: int = 0
     after_store: Literal["leave", "move", "delete"] = "leave"
     move_to: str = ""
@@ -110,12 +113,16 @@ def _sync_folder(
     if not uids and reconcile:
         with transaction(ingestor.engine) as session:
             _save_state(source_name, folder, uidvalidity, 0)(session)
-    batches = [
-        list(uids[i : i + options.batch_size]) for i in range(0, len(uids), options.batch_size)
-    ]
-
-    def start_of(index: int) -> int:
-        return min(index * options.batch_size, len(uids))
+    sizes = mailbox.sizes(uids) if uids else {}
+    batches = list(
+        bounded_batches(
+            uids,
+            lambda uid: sizes.get(uid, 0),
+            max_count=options.batch_size,
+            max_bytes=options.batch_bytes,
+        )
+    )
+    done_after = list(accumulate(len(batch) for batch in batches))
 
     def fetch(batch: list[int]) -> list[FetchedMessage]:
         wanted = _unknown_by_message_id(mailbox, ingestor, batch) if reconcile else batch
@@ -147,7 +154,7 @@ def _sync_folder(
             for index, summary in enumerate(ingestor.ingest_stream(fetched_batches())):
                 report.summary.add(summary)
                 if progress is not None:
-                    progress(folder, start_of(index + 1), len(uids))
+                    progress(folder, done_after[index], len(uids))
         return
     for index, batch in enumerate(batches):
         fetched = fetch(batch)
@@ -156,7 +163,7 @@ def _sync_folder(
         )
         report.summary.add(summary)
         if progress is not None:
-            progress(folder, start_of(index + 1), len(uids))
+            progress(folder, done_after[index], len(uids))
         if fetched:
             # Only after the batch's bytes were stored (sha256 checked) and committed.
             stored_uids = [m.uid for m in fetched]

@@ -159,6 +159,99 @@ def test_server_restarted_mid_batch_resumes_without_loss(imap_cli: Cli, dovecot:
     assert len(items) == 20 and len({i.sha256 for i in items}) == 20
 
 
+class RecordingMailbox(ImapMailbox):
+    """A real mailbox that records what each FETCH of whole messages returned."""
+
+    def __init__(self, config: ImapConfig, fetches: list[list[FetchedMessage]]) -> None:
+        super().__init__(config)
+        self.fetches = fetches
+
+    def fetch(self, uids: Sequence[int]) -> list[FetchedMessage]:
+        fetched = super().fetch(uids)
+        self.fetches.append(fetched)
+        return fetched
+
+
+def _config(server: Dovecot, *folders: str) -> ImapConfig:
+    return ImapConfig(
+        name="practice",
+        host="127.0.0.1",
+        port=server.port,
+        user=server.user,
+        secret=server.password,
+        security="none",
+        folders=folders,
+    )
+
+
+def test_fetches_are_bounded_by_bytes_as_well_as_count(cli: Cli, dovecot: Dovecot) -> None:
+    big = os.urandom(300_000)  # ~410 kB a message once base64-encoded
+    sent = [message(n, attachment=big if n % 3 == 0 else None) for n in range(12)]
+    dovecot.append("INBOX", sent)
+    with ImapMailbox(_config(dovecot, "INBOX")) as mailbox:
+        mailbox.select("INBOX")
+        uids = mailbox.uids_after(0)
+        assert sorted(mailbox.sizes(uids).values()) == sorted(len(m) for m in sent)
+
+    gallra = App(settings=get_settings(cli.home), clock=FixedClock.on(date(2026, 11, 30)))
+    fetches: list[list[FetchedMessage]] = []
+    with gallra.mail_ingestor() as ingestor:
+        reports = sync_mailbox(
+            lambda: RecordingMailbox(_config(dovecot, "INBOX"), fetches),
+            ingestor,
+            SyncOptions(batch_size=5, batch_bytes=600_000),
+            source_name="practice",
+            now=gallra.clock.now(),
+        )
+    for batch in fetches:
+        assert len(batch) <= 5
+        assert len(batch) == 1 or sum(len(m.data) for m in batch) <= 600_000
+    assert [len(b) for b in fetches] == [3, 3, 3, 3]  # by count alone: 5, 5, 2
+    assert [m.uid for batch in fetches for m in batch] == uids
+    assert reports[0].summary.new == 12
+    assert len(email_items(cli.home)) == 12
+
+
+def _peak_rss_mb(argv: list[str], env: dict[str, str], log: Path) -> float:
+    """Run a command to its end; its peak RSS (its children's included) in MB."""
+    with log.open("wb") as err:
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0, log.read_text()
+    return usage.ru_maxrss / 1024
+
+
+def test_peak_memory_is_set_by_the_batch_not_the_mailbox(
+    tmp_path: Path, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ~2.7 MB messages: 8 of them in one folder, 32 in the other (22 vs 87 MB). Batches of
+    # 8 MB hold 2 of them, so both ingests hold as much at once; by count (100) the larger
+    # folder would be one batch of 87 MB at each stage of the pipeline.
+    attachment = os.urandom(2 * 1024 * 1024)
+    dovecot.append("Small", [message(n, attachment=attachment + bytes([n])) for n in range(8)])
+    for start in range(100, 132, 8):
+        batch = range(start, start + 8)
+        dovecot.append("Large", [message(n, attachment=attachment + bytes([n])) for n in batch])
+    peaks: dict[str, float] = {}
+    for folder in ("Small", "Large"):
+        home = tmp_path / folder
+        env = {
+            **os.environ,
+            "GALLRA_HOME": str(home),
+            PW_ENV: dovecot.password,
+            "GALLRA_MAIL__BATCH_MEGABYTES": "8",
+        }
+        assert subprocess.run([sys.executable, "-m", "gallra", "init"], env=env).returncode == 0
+        url = f"imap://{dovecot.user}@127.0.0.1:{dovecot.port}"
+        argv = [sys.executable, "-m", "gallra", "ingest", "mail", "--imap", url]
+        argv += ["--password-env", PW_ENV, "--folder", folder, "--json"]
+        peaks[folder] = _peak_rss_mb(argv, env, tmp_path / f"{folder}.err")
+        assert len(email_items(home)) == (8 if folder == "Small" else 32)
+    # Four times the mailbox (65 MB more) adds less than a third of that to the peak.
+    assert peaks["Large"] - peaks["Small"] < 20, peaks
+
+
 def test_after_store_delete_removes_server_copies_only_once_stored(
     imap_cli: Cli, dovecot: Dovecot
 ) -> None:
