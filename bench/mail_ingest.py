@@ -32,6 +32,7 @@ RAW_FETCH = """
 import sys, time
 from imapclient import IMAPClient
 c = IMAPClient("127.0.0.1", port=int(sys.argv[1]), ssl=False)
+c._imap.debug = 0  # as gallra does: no repr() of every response for a DEBUG log
 c.login(sys.argv[2], sys.argv[3]); c.select_folder("INBOX", readonly=True)
 uids = c.search(["ALL"]); total = 0
 for i in range(0, len(uids), 200):
@@ -48,6 +49,7 @@ from imapclient import IMAPClient
 target = sys.argv[4]
 os.makedirs(target + "/tmp"); os.makedirs(target + "/cur")
 c = IMAPClient("127.0.0.1", port=int(sys.argv[1]), ssl=False)
+c._imap.debug = 0
 c.login(sys.argv[2], sys.argv[3]); c.select_folder("INBOX", readonly=True)
 uids = c.search(["ALL"])
 for i in range(0, len(uids), 200):

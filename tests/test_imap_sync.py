@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import random
 import signal
@@ -210,6 +211,21 @@ def test_fetches_are_bounded_by_bytes_as_well_as_count(cli: Cli, dovecot: Doveco
     assert [m.uid for batch in fetches for m in batch] == uids
     assert reports[0].summary.new == 12
     assert len(email_items(cli.home)) == 12
+
+
+def test_fetched_mail_reaches_no_log_even_at_debug(
+    dovecot: Dovecot, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "Confidential session note zebra4711."
+    dovecot.append("INBOX", [message(1, body=secret + "\n")])
+    caplog.set_level(logging.DEBUG, logger="imapclient")
+    with ImapMailbox(_config(dovecot, "INBOX")) as mailbox:
+        mailbox.select("INBOX")
+        fetched = mailbox.fetch(mailbox.uids_after(0))
+    assert b"zebra4711" in fetched[0].data
+    assert caplog.records  # imapclient did log its commands at DEBUG
+    assert not [r for r in caplog.records if "zebra4711" in r.getMessage()]
+    assert not [r for r in caplog.records if dovecot.password in r.getMessage()]
 
 
 def _peak_rss_mb(argv: list[str], env: dict[str, str], log: Path) -> float:
