@@ -14,11 +14,11 @@ from sqlmodel import col, func, select
 from gallra.context import app_of
 from gallra.errors import ConfigError
 from gallra.jobs import adhoc_source, sync_source
-from gallra.output import emit
+from gallra.output import emit, iso
 from ingest.archives import batched, read_eml_dir, read_maildir, read_mbox
 from ingest.mail import IngestSummary, MailIngestor, RawMessage
 from models.enums import ParseStatus
-from models.tables import Item
+from models.tables import Item, UnfetchedMessage
 from storage.reconcile import reconcile
 
 __all__ = ["doctor", "ingest_app"]
@@ -71,7 +71,11 @@ def summary_lines(summary: IngestSummary) -> list[str]:
         f"{summary.parse_errors} parse errors, {summary.parse_warnings} with warnings",
         f"{summary.attachments} attachments, {summary.prospects_created} new prospects, "
         f"{summary.previously_deleted} already deleted once (not restored)",
-    ]
+    ] + (
+        [f"{summary.unfetched} the server would not deliver (tried again next run; gallra doctor)"]
+        if summary.unfetched
+        else []
+    )
 
 
 @ingest_app.command("mail")
@@ -175,6 +179,23 @@ def doctor(
                 .order_by(col(Item.id))
             )
         )
+        unfetched = [
+            {
+                "source": u.source,
+                "folder": u.folder,
+                "uid": u.uid,
+                "attempts": u.attempts,
+                "reason": u.reason,
+                "first_failed_at": iso(u.first_failed_at),
+            }
+            for u in session.exec(
+                select(UnfetchedMessage).order_by(
+                    col(UnfetchedMessage.source),
+                    col(UnfetchedMessage.folder),
+                    col(UnfetchedMessage.uid),
+                )
+            )
+        ]
     rows = [
         {"item_id": i, "kind": k, "status": s, "reason": (r or "")[:300]} for i, k, s, r in flagged
     ]
@@ -184,6 +205,14 @@ def doctor(
     quarantined = quarantine_entries(quarantine)
     lines = [f"items by parse status: {dict(sorted(counts.items()))}"]
     lines += [f"  item {r['item_id']} ({r['kind']}) {r['status']}: {r['reason']}" for r in rows]
+    if unfetched:
+        noun = "message" if len(unfetched) == 1 else "messages"
+        lines += [f"{len(unfetched)} {noun} the server would not deliver (tried again every sync):"]
+        lines += [
+            f"  {u['source']} {u['folder']} uid {u['uid']}: {u['reason']}, "
+            f"{u['attempts']} attempts since {u['first_failed_at']}"
+            for u in unfetched
+        ]
     lines += [f"quarantined files in {quarantine}: {len(quarantined)}"]
     lines += [f"  {q['file']}: {q['reason']}" for q in quarantined]
     lines += [
@@ -224,6 +253,7 @@ def doctor(
         {
             "counts": counts,
             "flagged": rows,
+            "unfetched": unfetched,
             "quarantined": quarantined,
             "integrity": asdict(integrity),
         },

@@ -77,6 +77,7 @@ class ImapMailbox:
         self.config = config
         self._client: IMAPClient | None = None
         self._selected: tuple[str, bool] | None = None
+        self._uidvalidity = 0
 
     def __enter__(self) -> ImapMailbox:
         self.connect()
@@ -164,7 +165,21 @@ class ImapMailbox:
         """Select a folder; returns its UIDVALIDITY."""
         response = self.client.select_folder(folder, readonly=not write)
         self._selected = (folder, write)
-        return int(response[b"UIDVALIDITY"])
+        self._uidvalidity = int(response[b"UIDVALIDITY"])
+        return self._uidvalidity
+
+    def reopen(self, folder: str) -> None:
+        """A fresh connection with `folder` selected read-only (after a failed command).
+
+        Raises MailboxUnavailable when the folder's UIDVALIDITY changed meanwhile.
+        """
+        same = self._selected is not None and self._selected[0] == folder
+        expected = self._uidvalidity if same else None
+        self.close()
+        self.connect()
+        uidvalidity = self.select(folder)
+        if expected is not None and uidvalidity != expected:
+            raise MailboxUnavailable(f"mail source {self.config.name}: folder changed on reopen")
 
     def uids_after(self, last_uid: int) -> list[int]:
         """UIDs above `last_uid`, ascending (the '*' quirk filtered out)."""

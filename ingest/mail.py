@@ -77,6 +77,7 @@ class IngestSummary:
     prospects_created: int = 0
     bytes_stored: int = 0
     tagged_one_by_one: int = 0  # batches the bulk path could not take (see _tag)
+    unfetched: int = 0  # messages the server would not deliver (tried again next run)
     item_ids: list[int] = field(default_factory=list)
 
     def add(self, other: IngestSummary) -> None:

@@ -17,13 +17,14 @@ from datetime import datetime, timedelta
 from itertools import accumulate
 from typing import Literal
 
+from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from ingest.batching import DEFAULT_BATCH_BYTES, bounded_batches
 from ingest.errors import MailboxUnavailable, Refused
 from ingest.imap import NETWORK_ERRORS, FetchedMessage, ImapMailbox
 from ingest.mail import IngestSummary, MailIngestor, RawMessage
-from models.tables import Item, SyncState
+from models.tables import Item, SyncState, UnfetchedMessage
 from models.types import utcnow
 from storage.engine import transaction
 
@@ -107,32 +108,49 @@ def _sync_folder(
         reconcile = state is not None and state.uidvalidity != uidvalidity
         last_uid = 0 if state is None or reconcile else state.last_uid
     report.reconciled = report.reconciled or reconcile
+    if reconcile:
+        with transaction(ingestor.engine) as session:
+            _forget_unfetched_of_other_uidvalidity(session, source_name, folder, uidvalidity)
+    with Session(ingestor.engine) as session:
+        again = _unfetched_uids(session, source_name, folder, uidvalidity)
     uids = mailbox.uids_after(last_uid)
     if options.ingest_delay_hours:
         uids = _cutoff_prefix(mailbox, uids, now - timedelta(hours=options.ingest_delay_hours))
     if not uids and reconcile:
         with transaction(ingestor.engine) as session:
             _save_state(source_name, folder, uidvalidity, 0)(session)
-    sizes = mailbox.sizes(uids) if uids else {}
-    batches = list(
-        bounded_batches(
-            uids,
+    sizes = _sizes(mailbox, folder, again + uids)
+    batches = [
+        batch
+        for todo in (again, uids)  # what the server would not deliver before goes first
+        for batch in bounded_batches(
+            todo,
             lambda uid: sizes.get(uid, 0),
             max_count=options.batch_size,
             max_bytes=options.batch_bytes,
         )
-    )
+    ]
     done_after = list(accumulate(len(batch) for batch in batches))
+    total = len(again) + len(uids)
 
-    def fetch(batch: list[int]) -> list[FetchedMessage]:
+    def fetch(batch: list[int]) -> tuple[list[FetchedMessage], dict[int, str]]:
         wanted = _unknown_by_message_id(mailbox, ingestor, batch) if reconcile else batch
-        return mailbox.fetch(wanted)
+        return _fetch_what_the_server_delivers(mailbox, folder, wanted)
 
     def raws_of(fetched: list[FetchedMessage]) -> list[RawMessage]:
         return [
             RawMessage(m.data, f"{source_name}/{folder}", f"{uidvalidity}:{m.uid}", m.internal_date)
             for m in fetched
         ]
+
+    def in_commit(batch: list[int], failed: dict[int, str]) -> Callable[[Session], None]:
+        save = _save_state(source_name, folder, uidvalidity, batch[-1])
+
+        def commit(session: Session) -> None:
+            save(session)
+            _record_unfetched(session, source_name, folder, uidvalidity, batch, failed)
+
+        return commit
 
     # One I/O thread owns the connection: it fetches batch k+1 while the ingestor stores
     # batch k+1 (its own helper thread) and this thread commits, parses and indexes
@@ -141,29 +159,31 @@ def _sync_folder(
     if not batches:
         return
     if options.after_store == "leave":
+        failures: list[int] = []  # per batch, in the order the batches are committed
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as io:
 
             def fetched_batches() -> Iterator[tuple[list[RawMessage], Callable[[Session], None]]]:
                 pending = io.submit(fetch, batches[0])
                 for index, batch in enumerate(batches):
-                    fetched = pending.result()
+                    fetched, failed = pending.result()
                     if index + 1 < len(batches):
                         pending = io.submit(fetch, batches[index + 1])
-                    yield raws_of(fetched), _save_state(source_name, folder, uidvalidity, batch[-1])
+                    failures.append(len(failed))
+                    yield raws_of(fetched), in_commit(batch, failed)
 
             for index, summary in enumerate(ingestor.ingest_stream(fetched_batches())):
+                summary.unfetched += failures[index]
                 report.summary.add(summary)
                 if progress is not None:
-                    progress(folder, done_after[index], len(uids))
+                    progress(folder, done_after[index], total)
         return
     for index, batch in enumerate(batches):
-        fetched = fetch(batch)
-        summary = ingestor.ingest_batch(
-            raws_of(fetched), in_commit=_save_state(source_name, folder, uidvalidity, batch[-1])
-        )
+        fetched, failed = fetch(batch)
+        summary = ingestor.ingest_batch(raws_of(fetched), in_commit=in_commit(batch, failed))
+        summary.unfetched += len(failed)
         report.summary.add(summary)
         if progress is not None:
-            progress(folder, done_after[index], len(uids))
+            progress(folder, done_after[index], total)
         if fetched:
             # Only after the batch's bytes were stored (sha256 checked) and committed.
             stored_uids = [m.uid for m in fetched]
@@ -172,6 +192,120 @@ def _sync_folder(
             else:
                 mailbox.delete(folder, stored_uids)
             mailbox.select(folder)
+
+
+def _sizes(mailbox: ImapMailbox, folder: str, uids: list[int]) -> dict[int, int]:
+    """Each message's size, or none when the server fails to tell (a message it cannot
+    deliver fails RFC822.SIZE too): then batches are bounded by count alone this run."""
+    if not uids:
+        return {}
+    try:
+        return mailbox.sizes(uids)
+    except Refused:
+        raise
+    except NETWORK_ERRORS:
+        mailbox.reopen(folder)
+        return {}
+
+
+def _fetch_what_the_server_delivers(
+    mailbox: ImapMailbox, folder: str, uids: list[int]
+) -> tuple[list[FetchedMessage], dict[int, str]]:
+    """The batch's messages, and why not for each one the server would not deliver.
+
+    A failed FETCH is tried once more on a fresh connection (a dropped connection, a
+    restarted server). If it fails again, each message is fetched alone: one that
+    fails alone while the server answers a fresh connection right after is the
+    server's problem with that message (a damaged file, Gmail's "could not be
+    FETCHed"); the sync goes on past it and tries it again next run. When the server
+    cannot be reached, the error goes on to the sync's retries as before.
+    """
+    try:
+        return mailbox.fetch(uids), {}
+    except Refused:
+        raise
+    except NETWORK_ERRORS:
+        mailbox.reopen(folder)
+    try:
+        return mailbox.fetch(uids), {}
+    except Refused:
+        raise
+    except NETWORK_ERRORS:
+        mailbox.reopen(folder)
+    fetched: list[FetchedMessage] = []
+    failed: dict[int, str] = {}
+    for uid in uids:
+        try:
+            fetched += mailbox.fetch([uid])
+        except Refused:
+            raise
+        except NETWORK_ERRORS as exc:
+            failed[uid] = f"the server would not deliver it ({type(exc).__name__})"
+            mailbox.reopen(folder)  # raises on to the retries when the server is gone
+    return fetched, failed
+
+
+def _unfetched_uids(session: Session, source: str, folder: str, uidvalidity: int) -> list[int]:
+    return sorted(
+        session.exec(
+            select(UnfetchedMessage.uid).where(
+                UnfetchedMessage.source == source,
+                UnfetchedMessage.folder == folder,
+                UnfetchedMessage.uidvalidity == uidvalidity,
+            )
+        )
+    )
+
+
+def _forget_unfetched_of_other_uidvalidity(
+    session: Session, source: str, folder: str, uidvalidity: int
+) -> None:
+    """A recreated folder numbers its messages anew: reconciling fetches them again."""
+    session.execute(
+        delete(UnfetchedMessage).where(
+            col(UnfetchedMessage.source) == source,
+            col(UnfetchedMessage.folder) == folder,
+            col(UnfetchedMessage.uidvalidity) != uidvalidity,
+        )
+    )
+
+
+def _record_unfetched(
+    session: Session,
+    source: str,
+    folder: str,
+    uidvalidity: int,
+    batch: list[int],
+    failed: dict[int, str],
+) -> None:
+    """In the batch's commit: a row per message that failed, none for the rest."""
+    rows = {
+        row.uid: row
+        for row in session.exec(
+            select(UnfetchedMessage).where(
+                UnfetchedMessage.source == source,
+                UnfetchedMessage.folder == folder,
+                UnfetchedMessage.uidvalidity == uidvalidity,
+                col(UnfetchedMessage.uid).in_(batch),
+            )
+        )
+    }
+    now = utcnow()
+    for uid in batch:
+        row = rows.get(uid)
+        if uid not in failed:
+            if row is not None:
+                session.delete(row)  # fetched now, or gone from the server
+            continue
+        if row is None:
+            row = UnfetchedMessage(
+                source=source, folder=folder, uidvalidity=uidvalidity, uid=uid, reason=failed[uid]
+            )
+        else:
+            row.attempts += 1
+            row.reason = failed[uid]
+            row.last_failed_at = now
+        session.add(row)
 
 
 def _unknown_by_message_id(

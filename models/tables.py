@@ -197,6 +197,26 @@ class SyncState(SQLModel, table=True):
     updated_at: datetime = _now_field()
 
 
+class UnfetchedMessage(SQLModel, table=True):
+    """A message the server would not deliver (a FETCH of it alone failed on a working
+    connection). The sync goes on past it, tries it again every run and forgets it once
+    fetched or gone from the server; `gallra doctor` lists it. Never personal data."""
+
+    __table_args__ = (
+        UniqueConstraint("source", "folder", "uidvalidity", "uid", name="uq_unfetched_position"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str
+    folder: str
+    uidvalidity: int
+    uid: int
+    reason: str  # the error's type, never the server's words
+    attempts: int = 1
+    first_failed_at: datetime = _now_field()
+    last_failed_at: datetime = _now_field()
+
+
 class LedgerEntry(SQLModel, table=True):
     """Append-only, hash-chained record of a deletion; no personal data."""
 

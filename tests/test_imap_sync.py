@@ -25,7 +25,7 @@ from ingest.imap import FetchedMessage, ImapConfig, ImapMailbox
 from ingest.mail_sync import SyncOptions, sync_mailbox
 from models.clock import FixedClock
 from models.enums import ItemKind
-from models.tables import Item, SyncState
+from models.tables import Item, SyncState, UnfetchedMessage
 from storage.engine import make_engine
 from tests.conftest import Cli
 from tests.dovecot import Dovecot
@@ -226,6 +226,64 @@ def test_fetched_mail_reaches_no_log_even_at_debug(
     assert caplog.records  # imapclient did log its commands at DEBUG
     assert not [r for r in caplog.records if "zebra4711" in r.getMessage()]
     assert not [r for r in caplog.records if dovecot.password in r.getMessage()]
+
+
+def _maildir_put(server: Dovecot, messages: list[bytes], *, damaged: int) -> Path:
+    """Files straight into the user's INBOX Maildir; message `damaged` claims 100 bytes more
+    than it holds (S= in its name), which Dovecot refuses to deliver. Returns that file."""
+    cur = server.root / "mail" / server.user / "cur"
+    for path in (cur.parent, cur, cur.parent / "new", cur.parent / "tmp"):
+        path.mkdir(exist_ok=True)
+        os.chown(path, 5000, 5000)
+    bad = cur
+    for n, data in enumerate(messages):
+        size = len(data) + (100 if n == damaged else 0)
+        path = cur / f"{1700000000 + n}.M{n}P1.test,S={size}:2,"
+        path.write_bytes(data)
+        os.chown(path, 5000, 5000)
+        bad = path if n == damaged else bad
+    return bad
+
+
+def _unfetched(home: Path) -> list[UnfetchedMessage]:
+    engine = make_engine(get_settings(home).index_url)
+    with Session(engine) as s:
+        rows = list(s.exec(select(UnfetchedMessage)))
+    engine.dispose()
+    return rows
+
+
+def test_a_message_the_server_will_not_deliver_does_not_stop_the_folder(
+    imap_cli: Cli, dovecot: Dovecot
+) -> None:
+    """GIVEN a folder whose third message Dovecot cannot deliver (a damaged Maildir file)
+    WHEN it is synced THEN the other six are ingested, the third is recorded, listed by
+    doctor and tried again every run, and ingested once the server delivers it."""
+    messages = [message(n) for n in range(7)]
+    damaged = _maildir_put(dovecot, messages, damaged=2)
+
+    first = sync(imap_cli, dovecot, "INBOX")
+    assert (first["new"], first["unfetched"]) == (6, 1)
+    [row] = _unfetched(imap_cli.home)
+    assert (row.folder, row.attempts, row.reason) == (
+        "INBOX",
+        1,
+        "the server would not deliver it (abort)",
+    )
+    doctor = imap_cli("doctor")
+    assert doctor.code == 0 and "1 message the server would not deliver" in doctor.out
+    assert f"INBOX uid {row.uid}" in doctor.out
+
+    again = sync(imap_cli, dovecot, "INBOX")  # tried again first, and still refused
+    assert (again["new"], again["duplicates"], again["unfetched"]) == (0, 0, 1)
+    assert [r.attempts for r in _unfetched(imap_cli.home)] == [2]
+
+    damaged.write_bytes(messages[2] + b" " * 100)  # the size it claims: the server delivers it
+    repaired = sync(imap_cli, dovecot, "INBOX")
+    assert (repaired["new"], repaired["unfetched"]) == (1, 0)
+    assert _unfetched(imap_cli.home) == []
+    items = email_items(imap_cli.home)
+    assert len(items) == 7 and len({i.sha256 for i in items}) == 7
 
 
 def _peak_rss_mb(argv: list[str], env: dict[str, str], log: Path) -> float:

@@ -162,7 +162,7 @@ def test_upgrade_to_an_index_without_positions_keeps_every_item_findable(
         kept = make_item(session, blobs, policy, text="Samtalet om sömnen", subjects=[])
         gone = make_item(session, blobs, policy, text="Anteckningar om sömnen", subjects=[])
         session.commit()
-    migrate(engine)
+    migrate(engine, "0004")
     assert current_revision(engine) == "0004"
     with Session(engine) as session:
         assert found(session, "somnen") == {kept.id, gone.id}
