@@ -220,18 +220,13 @@ def _fetch_what_the_server_delivers(
     FETCHed"); the sync goes on past it and tries it again next run. When the server
     cannot be reached, the error goes on to the sync's retries as before.
     """
-    try:
-        return mailbox.fetch(uids), {}
-    except Refused:
-        raise
-    except NETWORK_ERRORS:
-        mailbox.reopen(folder)
-    try:
-        return mailbox.fetch(uids), {}
-    except Refused:
-        raise
-    except NETWORK_ERRORS:
-        mailbox.reopen(folder)
+    for _ in range(2):  # as it came, then once more on a fresh connection
+        try:
+            return mailbox.fetch(uids), {}
+        except Refused:
+            raise
+        except NETWORK_ERRORS:
+            mailbox.reopen(folder)
     fetched: list[FetchedMessage] = []
     failed: dict[int, str] = {}
     for uid in uids:

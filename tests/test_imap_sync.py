@@ -115,6 +115,18 @@ def test_uidvalidity_change_is_reconciled_not_reingested(imap_cli: Cli, dovecot:
     engine.dispose()
 
 
+def _config(server: Dovecot, *folders: str) -> ImapConfig:
+    return ImapConfig(
+        name="practice",
+        host="127.0.0.1",
+        port=server.port,
+        user=server.user,
+        secret=server.password,
+        security="none",
+        folders=folders,
+    )
+
+
 class RestartingMailbox(ImapMailbox):
     """A real mailbox whose server is restarted just before its second FETCH."""
 
@@ -137,15 +149,7 @@ def test_server_restarted_mid_batch_resumes_without_loss(imap_cli: Cli, dovecot:
     from gallra.wiring import App
 
     gallra = App(settings=app_settings, clock=FixedClock.on(date(2026, 11, 30)))
-    config = ImapConfig(
-        name="practice",
-        host="127.0.0.1",
-        port=dovecot.port,
-        user=dovecot.user,
-        secret=dovecot.password,
-        security="none",
-        folders=("INBOX",),
-    )
+    config = _config(dovecot, "INBOX")
     calls: list[int] = []
     reports = sync_mailbox(
         lambda: RestartingMailbox(config, dovecot, calls),
@@ -171,18 +175,6 @@ class RecordingMailbox(ImapMailbox):
         fetched = super().fetch(uids)
         self.fetches.append(fetched)
         return fetched
-
-
-def _config(server: Dovecot, *folders: str) -> ImapConfig:
-    return ImapConfig(
-        name="practice",
-        host="127.0.0.1",
-        port=server.port,
-        user=server.user,
-        secret=server.password,
-        security="none",
-        folders=folders,
-    )
 
 
 def test_fetches_are_bounded_by_bytes_as_well_as_count(cli: Cli, dovecot: Dovecot) -> None:
