@@ -134,7 +134,7 @@ def _sync_folder(
     total = len(again) + len(uids)
 
     def fetch(batch: list[int]) -> tuple[list[FetchedMessage], dict[int, str]]:
-        wanted = _unknown_by_message_id(mailbox, ingestor, batch) if reconcile else batch
+        wanted = _unknown_by_message_id(mailbox, ingestor, folder, batch) if reconcile else batch
         return _fetch_what_the_server_delivers(mailbox, folder, wanted)
 
     def raws_of(fetched: list[FetchedMessage]) -> list[RawMessage]:
@@ -304,10 +304,20 @@ def _record_unfetched(
 
 
 def _unknown_by_message_id(
-    mailbox: ImapMailbox, ingestor: MailIngestor, uids: list[int]
+    mailbox: ImapMailbox, ingestor: MailIngestor, folder: str, uids: list[int]
 ) -> list[int]:
-    """After a UIDVALIDITY change: only UIDs whose Message-ID the index does not hold."""
-    ids = mailbox.message_ids(uids)
+    """After a UIDVALIDITY change: only UIDs whose Message-ID the index does not hold.
+
+    When the server fails to give the Message-IDs (a message it cannot deliver fails
+    that too), every UID is fetched: the content hash still finds what is indexed.
+    """
+    try:
+        ids = mailbox.message_ids(uids)
+    except Refused:
+        raise
+    except NETWORK_ERRORS:
+        mailbox.reopen(folder)
+        return uids
     present = {i for i in ids.values() if i}
     with Session(ingestor.engine) as session:
         known = set(session.exec(select(Item.message_id).where(col(Item.message_id).in_(present))))

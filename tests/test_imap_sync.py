@@ -21,8 +21,9 @@ from sqlmodel import Session, func, select
 
 from gallra.settings import get_settings
 from gallra.wiring import App
+from ingest.errors import MailboxUnavailable
 from ingest.imap import FetchedMessage, ImapConfig, ImapMailbox
-from ingest.mail_sync import SyncOptions, sync_mailbox
+from ingest.mail_sync import FolderReport, SyncOptions, sync_mailbox
 from models.clock import FixedClock
 from models.enums import ItemKind
 from models.tables import Item, SyncState, UnfetchedMessage
@@ -276,6 +277,61 @@ def test_a_message_the_server_will_not_deliver_does_not_stop_the_folder(
     assert _unfetched(imap_cli.home) == []
     items = email_items(imap_cli.home)
     assert len(items) == 7 and len({i.sha256 for i in items}) == 7
+
+
+def test_a_message_the_server_will_not_deliver_does_not_stop_reconciling(
+    imap_cli: Cli, dovecot: Dovecot
+) -> None:
+    """GIVEN a synced folder holding a message the server cannot deliver WHEN its
+    UIDVALIDITY changes THEN the reconcile finds the rest by content hash and records
+    that message again under the new numbering (the old record is forgotten)."""
+    messages = [message(n) for n in range(5)]
+    _maildir_put(dovecot, messages, damaged=3)
+    assert sync(imap_cli, dovecot, "INBOX")["new"] == 4
+    [before] = _unfetched(imap_cli.home)
+    maildir = dovecot.root / "mail" / dovecot.user
+    for state in [maildir / "dovecot-uidlist", *maildir.glob("dovecot.index*")]:
+        state.unlink()  # Dovecot numbers the folder anew: a new UIDVALIDITY
+    after = sync(imap_cli, dovecot, "INBOX")  # the four are known by Message-ID
+    assert (after["new"], after["duplicates"], after["unfetched"]) == (0, 0, 1)
+    [row] = _unfetched(imap_cli.home)
+    assert row.uidvalidity != before.uidvalidity and row.attempts == 1
+    assert len(email_items(imap_cli.home)) == 4
+
+
+class NoMessageIdsMailbox(ImapMailbox):
+    """A real mailbox whose server fails to give Message-IDs (as for a broken message)."""
+
+    def message_ids(self, uids: Sequence[int]) -> dict[int, str | None]:
+        raise MailboxUnavailable("mail source practice: FETCH failed")
+
+
+def test_reconciling_without_message_ids_falls_back_to_the_content_hash(
+    cli: Cli, dovecot: Dovecot
+) -> None:
+    messages = [message(n) for n in range(6)]
+    dovecot.append("Klienter", messages)
+    gallra = App(settings=get_settings(cli.home), clock=FixedClock.on(date(2026, 11, 30)))
+
+    def run(kind: type[ImapMailbox]) -> FolderReport:
+        with gallra.mail_ingestor() as ingestor:
+            [report] = sync_mailbox(
+                lambda: kind(_config(dovecot, "Klienter")),
+                ingestor,
+                SyncOptions(batch_size=3),
+                source_name="practice",
+                now=gallra.clock.now(),
+            )
+        return report
+
+    assert run(ImapMailbox).summary.new == 6
+    dovecot.recreate("Klienter")
+    dovecot.append("Klienter", [*messages, message(60)])
+    report = run(NoMessageIdsMailbox)
+    assert report.reconciled
+    summary = report.summary
+    assert (summary.fetched, summary.new, summary.duplicates, summary.unfetched) == (7, 1, 6, 0)
+    assert len(email_items(cli.home)) == 7
 
 
 def _peak_rss_mb(argv: list[str], env: dict[str, str], log: Path) -> float:
