@@ -129,11 +129,6 @@ class ImapSourceSettings(_Section):
 class MailSettings(_Section):
     """How mail is pulled and tagged."""
 
-    @property
-    def batch_bytes(self) -> int:
-        """The byte bound of a batch."""
-        return self.batch_megabytes * 1024 * 1024
-
     own_addresses: list[str] = []  # the practice's addresses: never tagged as people
     bulk_domains: list[str] = []
     skip_bulk: bool = True
@@ -142,6 +137,11 @@ class MailSettings(_Section):
     batch_megabytes: int = Field(16, ge=1)  # ... and at most this much a batch (memory bound)
     parse_workers: int | None = None  # processes parsing MIME; default: one per CPU; 0: inline
     sources: list[ImapSourceSettings] = []
+
+    @property
+    def batch_bytes(self) -> int:
+        """The byte bound of a batch."""
+        return self.batch_megabytes * 1024 * 1024
 
 
 class RecordingSettings(_Section):

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import accumulate
-from typing import Literal
+from typing import Literal, TypeVar
 
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
@@ -29,6 +29,8 @@ from models.types import utcnow
 from storage.engine import transaction
 
 __all__ = ["FolderReport", "Progress", "SyncOptions", "sync_mailbox"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -143,8 +145,12 @@ def _sync_folder(
             for m in fetched
         ]
 
+    recorded = set(again)  # rows exist only for these and for what fails in this run
+
     def in_commit(batch: list[int], failed: dict[int, str]) -> Callable[[Session], None]:
         save = _save_state(source_name, folder, uidvalidity, batch[-1])
+        if not failed and recorded.isdisjoint(batch):
+            return save
 
         def commit(session: Session) -> None:
             save(session)
@@ -194,18 +200,21 @@ def _sync_folder(
             mailbox.select(folder)
 
 
-def _sizes(mailbox: ImapMailbox, folder: str, uids: list[int]) -> dict[int, int]:
-    """Each message's size, or none when the server fails to tell (a message it cannot
-    deliver fails RFC822.SIZE too): then batches are bounded by count alone this run."""
-    if not uids:
-        return {}
+def _or_reopened(mailbox: ImapMailbox, folder: str, ask: Callable[[], T], otherwise: T) -> T:
+    """`ask()`, or `otherwise` on a fresh connection when the server fails the command."""
     try:
-        return mailbox.sizes(uids)
+        return ask()
     except Refused:
         raise
     except NETWORK_ERRORS:
-        mailbox.reopen(folder)
-        return {}
+        mailbox.reopen(folder)  # raises on to the retries when the server is gone
+        return otherwise
+
+
+def _sizes(mailbox: ImapMailbox, folder: str, uids: list[int]) -> dict[int, int]:
+    """Each message's size, or none when the server fails to tell (a message it cannot
+    deliver fails RFC822.SIZE too): then batches are bounded by count alone this run."""
+    return _or_reopened(mailbox, folder, lambda: mailbox.sizes(uids), {}) if uids else {}
 
 
 def _fetch_what_the_server_delivers(
@@ -311,12 +320,8 @@ def _unknown_by_message_id(
     When the server fails to give the Message-IDs (a message it cannot deliver fails
     that too), every UID is fetched: the content hash still finds what is indexed.
     """
-    try:
-        ids = mailbox.message_ids(uids)
-    except Refused:
-        raise
-    except NETWORK_ERRORS:
-        mailbox.reopen(folder)
+    ids = _or_reopened(mailbox, folder, lambda: mailbox.message_ids(uids), None)
+    if ids is None:
         return uids
     present = {i for i in ids.values() if i}
     with Session(ingestor.engine) as session:
