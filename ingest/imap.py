@@ -22,9 +22,13 @@ from imapclient.imapclient import SENT
 
 from ingest.errors import CertificateRefused, LoginRefused, MailboxUnavailable
 
+# UIDs in one command: servers cap a command's length (Dovecot: 64 kB, ~12,000 UIDs, then
+# "BAD Too long argument"), and a first sync or an ingest delay can ask about every message.
+UIDS_PER_COMMAND = 1000
+
 _CERT = "the TLS certificate did not verify (set ca_file for a private CA)"
 
-__all__ = ["NETWORK_ERRORS", "FetchedMessage", "ImapConfig", "ImapMailbox"]
+__all__ = ["NETWORK_ERRORS", "UIDS_PER_COMMAND", "FetchedMessage", "ImapConfig", "ImapMailbox"]
 
 # What a dropped connection or a restarted server raises.
 NETWORK_ERRORS: tuple[type[BaseException], ...] = (
@@ -188,53 +192,55 @@ class ImapMailbox:
 
     def internal_dates(self, uids: Sequence[int]) -> dict[int, datetime | None]:
         """The server's receipt time per UID."""
-        if not uids:
-            return {}
-        response = self.client.fetch(list(uids), ["INTERNALDATE"])
-        return {int(uid): _aware(data.get(b"INTERNALDATE")) for uid, data in response.items()}
+        response = self._fetch(uids, ["INTERNALDATE"])
+        return {uid: _aware(data.get(b"INTERNALDATE")) for uid, data in response.items()}
 
     def sizes(self, uids: Sequence[int]) -> dict[int, int]:
-        """Each UID's size in bytes as the server reports it (RFC822.SIZE), 1000 UIDs a command."""
+        """Each UID's size in bytes as the server reports it (RFC822.SIZE)."""
         found: dict[int, int] = {}
-        wanted = list(uids)
-        for start in range(0, len(wanted), 1000):
-            response = self.client.fetch(wanted[start : start + 1000], ["RFC822.SIZE"])
-            for uid, data in response.items():
-                size = data.get(b"RFC822.SIZE")
-                if isinstance(size, int):
-                    found[int(uid)] = size
+        for uid, data in self._fetch(uids, ["RFC822.SIZE"]).items():
+            size = data.get(b"RFC822.SIZE")
+            if isinstance(size, int):
+                found[uid] = size
         return found
 
     def message_ids(self, uids: Sequence[int]) -> dict[int, str | None]:
         """Each UID's Message-ID header (for reconciling after a UIDVALIDITY change)."""
-        if not uids:
-            return {}
-        response = self.client.fetch(list(uids), ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+        response = self._fetch(uids, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
         found: dict[int, str | None] = {}
         for uid, data in response.items():
             raw = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER")), b"")
             text = raw.decode("latin-1") if isinstance(raw, bytes) else ""
             value = text.partition(":")[2].strip()
-            found[int(uid)] = value or None
+            found[uid] = value or None
         return found
 
     def fetch(self, uids: Sequence[int]) -> list[FetchedMessage]:
         """Whole messages without setting \\Seen, in UID order."""
-        if not uids:
-            return []
-        response = self.client.fetch(list(uids), ["BODY.PEEK[]", "INTERNALDATE"])
+        response = self._fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])
         messages = []
         for uid in sorted(response):
             data = response[uid]
             body = data.get(b"BODY[]")
             if isinstance(body, bytes):
-                messages.append(FetchedMessage(int(uid), body, _aware(data.get(b"INTERNALDATE"))))
+                messages.append(FetchedMessage(uid, body, _aware(data.get(b"INTERNALDATE"))))
         return messages
+
+    def _fetch(self, uids: Sequence[int], items: list[str]) -> dict[int, dict[bytes, Any]]:
+        """FETCH `items` of `uids`, UIDS_PER_COMMAND UIDs a command."""
+        found: dict[int, dict[bytes, Any]] = {}
+        wanted = list(uids)
+        for start in range(0, len(wanted), UIDS_PER_COMMAND):
+            response = self.client.fetch(wanted[start : start + UIDS_PER_COMMAND], items)
+            found.update((int(uid), data) for uid, data in response.items())
+        return found
 
     def move(self, folder: str, uids: Iterable[int], target: str) -> None:
         """Move stored messages to another folder."""
         self.select(folder, write=True)
-        self.client.move(list(uids), target)
+        wanted = list(uids)
+        for start in range(0, len(wanted), UIDS_PER_COMMAND):
+            self.client.move(wanted[start : start + UIDS_PER_COMMAND], target)
 
     def delete(self, folder: str, uids: Iterable[int]) -> None:
         """Delete and expunge exactly these UIDs."""
@@ -242,8 +248,10 @@ class ImapMailbox:
         if not wanted:
             return
         self.select(folder, write=True)
-        self.client.delete_messages(wanted)
-        self.client.expunge(wanted)
+        for start in range(0, len(wanted), UIDS_PER_COMMAND):
+            part = wanted[start : start + UIDS_PER_COMMAND]
+            self.client.delete_messages(part)
+            self.client.expunge(part)
 
     def find_by_message_id(self, folder: str, message_id: str) -> list[int]:
         """UIDs in `folder` whose Message-ID header is `message_id`."""

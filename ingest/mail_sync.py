@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 
 from ingest.batching import DEFAULT_BATCH_BYTES, bounded_batches
 from ingest.errors import MailboxUnavailable, Refused
-from ingest.imap import NETWORK_ERRORS, FetchedMessage, ImapMailbox
+from ingest.imap import NETWORK_ERRORS, UIDS_PER_COMMAND, FetchedMessage, ImapMailbox
 from ingest.mail import IngestSummary, MailIngestor, RawMessage
 from models.tables import Item, SyncState, UnfetchedMessage
 from models.types import utcnow
@@ -78,14 +78,19 @@ def _save_state(
 
 
 def _cutoff_prefix(mailbox: ImapMailbox, uids: Sequence[int], cutoff: datetime) -> list[int]:
-    """The UIDs received before `cutoff`, stopping at the first newer one (UIDs grow with time)."""
-    dates = mailbox.internal_dates(uids)
+    """The UIDs received before `cutoff`, stopping at the first newer one (UIDs grow with time).
+
+    The dates are asked for a command's worth of UIDs at a time, and no further than needed.
+    """
     taken: list[int] = []
-    for uid in uids:
-        received = dates.get(uid)
-        if received is not None and received > cutoff:
-            break
-        taken.append(uid)
+    for start in range(0, len(uids), UIDS_PER_COMMAND):
+        part = uids[start : start + UIDS_PER_COMMAND]
+        dates = mailbox.internal_dates(part)
+        for uid in part:
+            received = dates.get(uid)
+            if received is not None and received > cutoff:
+                return taken
+            taken.append(uid)
     return taken
 
 

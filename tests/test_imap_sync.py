@@ -24,7 +24,7 @@ from gallra.wiring import App
 from ingest.errors import MailboxUnavailable
 from ingest.imap import FetchedMessage, ImapConfig, ImapMailbox
 from ingest.mail_sync import FolderReport, SyncOptions, sync_mailbox
-from models.clock import FixedClock
+from models.clock import FixedClock, SystemClock
 from models.enums import ItemKind
 from models.tables import Item, SyncState, UnfetchedMessage
 from storage.engine import make_engine
@@ -277,6 +277,47 @@ def test_a_message_the_server_will_not_deliver_does_not_stop_the_folder(
     assert _unfetched(imap_cli.home) == []
     items = email_items(imap_cli.home)
     assert len(items) == 7 and len({i.sha256 for i in items}) == 7
+
+
+def test_ingest_delay_takes_older_mail_only_asking_in_bounded_commands(
+    cli: Cli, dovecot: Dovecot
+) -> None:
+    """GIVEN 15,000 messages (more UIDs than Dovecot takes in one command: 64 kB), the
+    first five received two days ago WHEN synced with a 24-hour ingest delay THEN those
+    five are ingested, the rest wait for a later sync, and every date can be asked for."""
+    count = 15_000
+    tiny = [
+        b"From: Ada Testsson <ada@example.invalid>\r\nSubject: n%d\r\n\r\nHej!\r\n" % n
+        for n in range(count)
+    ]
+    _maildir_put(dovecot, tiny, damaged=-1)
+    two_days_ago = time.time() - 48 * 3600
+    cur = dovecot.root / "mail" / dovecot.user / "cur"
+    for n in range(5):
+        [path] = cur.glob(f"{1700000000 + n}.*")
+        os.utime(path, (two_days_ago, two_days_ago))  # Dovecot's INTERNALDATE: the mtime
+    with ImapMailbox(_config(dovecot, "INBOX")) as mailbox:
+        mailbox.select("INBOX")
+        uids = mailbox.uids_after(0)
+        assert len(uids) == len(mailbox.internal_dates(uids)) == count
+
+    gallra = App(settings=get_settings(cli.home), clock=SystemClock())
+    for run in range(2):  # the second sync finds nothing new old enough
+        with gallra.mail_ingestor() as ingestor:
+            [report] = sync_mailbox(
+                lambda: ImapMailbox(_config(dovecot, "INBOX")),
+                ingestor,
+                SyncOptions(ingest_delay_hours=24),
+                source_name="practice",
+                now=gallra.clock.now(),
+            )
+        assert report.summary.new == (5 if run == 0 else 0)
+    assert sorted(i.title for i in email_items(cli.home)) == [f"n{n}" for n in range(5)]
+    engine = make_engine(get_settings(cli.home).index_url)
+    with Session(engine) as s:
+        [state] = s.exec(select(SyncState))
+    engine.dispose()
+    assert state.last_uid == uids[4]
 
 
 def test_a_message_the_server_will_not_deliver_does_not_stop_reconciling(
