@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -28,7 +28,7 @@ UIDS_PER_COMMAND = 1000
 
 _CERT = "the TLS certificate did not verify (set ca_file for a private CA)"
 
-__all__ = ["NETWORK_ERRORS", "UIDS_PER_COMMAND", "FetchedMessage", "ImapConfig", "ImapMailbox"]
+__all__ = ["NETWORK_ERRORS", "FetchedMessage", "ImapConfig", "ImapMailbox", "per_command"]
 
 # What a dropped connection or a restarted server raises.
 NETWORK_ERRORS: tuple[type[BaseException], ...] = (
@@ -37,6 +37,13 @@ NETWORK_ERRORS: tuple[type[BaseException], ...] = (
     IMAPClientError,
     MailboxUnavailable,
 )
+
+
+def per_command(uids: Iterable[int]) -> Iterator[list[int]]:
+    """`uids` in runs of at most UIDS_PER_COMMAND, in order."""
+    wanted = list(uids)
+    for start in range(0, len(wanted), UIDS_PER_COMMAND):
+        yield wanted[start : start + UIDS_PER_COMMAND]
 
 
 @dataclass(frozen=True)
@@ -229,18 +236,16 @@ class ImapMailbox:
     def _fetch(self, uids: Sequence[int], items: list[str]) -> dict[int, dict[bytes, Any]]:
         """FETCH `items` of `uids`, UIDS_PER_COMMAND UIDs a command."""
         found: dict[int, dict[bytes, Any]] = {}
-        wanted = list(uids)
-        for start in range(0, len(wanted), UIDS_PER_COMMAND):
-            response = self.client.fetch(wanted[start : start + UIDS_PER_COMMAND], items)
+        for part in per_command(uids):
+            response = self.client.fetch(part, items)
             found.update((int(uid), data) for uid, data in response.items())
         return found
 
     def move(self, folder: str, uids: Iterable[int], target: str) -> None:
         """Move stored messages to another folder."""
         self.select(folder, write=True)
-        wanted = list(uids)
-        for start in range(0, len(wanted), UIDS_PER_COMMAND):
-            self.client.move(wanted[start : start + UIDS_PER_COMMAND], target)
+        for part in per_command(uids):
+            self.client.move(part, target)
 
     def delete(self, folder: str, uids: Iterable[int]) -> None:
         """Delete and expunge exactly these UIDs."""
@@ -248,8 +253,7 @@ class ImapMailbox:
         if not wanted:
             return
         self.select(folder, write=True)
-        for start in range(0, len(wanted), UIDS_PER_COMMAND):
-            part = wanted[start : start + UIDS_PER_COMMAND]
+        for part in per_command(wanted):
             self.client.delete_messages(part)
             self.client.expunge(part)
 

@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 
 from ingest.batching import DEFAULT_BATCH_BYTES, bounded_batches
 from ingest.errors import MailboxUnavailable, Refused
-from ingest.imap import NETWORK_ERRORS, UIDS_PER_COMMAND, FetchedMessage, ImapMailbox
+from ingest.imap import NETWORK_ERRORS, FetchedMessage, ImapMailbox, per_command
 from ingest.mail import IngestSummary, MailIngestor, RawMessage
 from models.tables import Item, SyncState, UnfetchedMessage
 from models.types import utcnow
@@ -83,8 +83,7 @@ def _cutoff_prefix(mailbox: ImapMailbox, uids: Sequence[int], cutoff: datetime) 
     The dates are asked for a command's worth of UIDs at a time, and no further than needed.
     """
     taken: list[int] = []
-    for start in range(0, len(uids), UIDS_PER_COMMAND):
-        part = uids[start : start + UIDS_PER_COMMAND]
+    for part in per_command(uids):
         dates = mailbox.internal_dates(part)
         for uid in part:
             received = dates.get(uid)
