@@ -234,12 +234,9 @@ def _fetch_what_the_server_delivers(
     cannot be reached, the error goes on to the sync's retries as before.
     """
     for _ in range(2):  # as it came, then once more on a fresh connection
-        try:
-            return mailbox.fetch(uids), {}
-        except Refused:
-            raise
-        except NETWORK_ERRORS:
-            mailbox.reopen(folder)
+        whole = _or_reopened(mailbox, folder, lambda: mailbox.fetch(uids), None)
+        if whole is not None:
+            return whole, {}
     fetched: list[FetchedMessage] = []
     failed: dict[int, str] = {}
     for uid in uids:

@@ -12,7 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -128,6 +128,16 @@ def _config(server: Dovecot, *folders: str) -> ImapConfig:
     )
 
 
+def _sync_direct(
+    gallra: App, connect: Callable[[], ImapMailbox], options: SyncOptions
+) -> list[FolderReport]:
+    """`sync_mailbox` for source "practice" as the CLI runs it, with a chosen mailbox class."""
+    with gallra.mail_ingestor() as ingestor:
+        return sync_mailbox(
+            connect, ingestor, options, source_name="practice", now=gallra.clock.now()
+        )
+
+
 class RestartingMailbox(ImapMailbox):
     """A real mailbox whose server is restarted just before its second FETCH."""
 
@@ -152,12 +162,10 @@ def test_server_restarted_mid_batch_resumes_without_loss(imap_cli: Cli, dovecot:
     gallra = App(settings=app_settings, clock=FixedClock.on(date(2026, 11, 30)))
     config = _config(dovecot, "INBOX")
     calls: list[int] = []
-    reports = sync_mailbox(
+    reports = _sync_direct(
+        gallra,
         lambda: RestartingMailbox(config, dovecot, calls),
-        gallra.mail_ingestor(),
         SyncOptions(batch_size=5, retry_wait_seconds=0.1),
-        source_name="practice",
-        now=gallra.clock.now(),
     )
     assert len(calls) == 5  # the interrupted batch was fetched again after reconnecting
     assert reports[0].summary.new == 20
@@ -189,14 +197,11 @@ def test_fetches_are_bounded_by_bytes_as_well_as_count(cli: Cli, dovecot: Doveco
 
     gallra = App(settings=get_settings(cli.home), clock=FixedClock.on(date(2026, 11, 30)))
     fetches: list[list[FetchedMessage]] = []
-    with gallra.mail_ingestor() as ingestor:
-        reports = sync_mailbox(
-            lambda: RecordingMailbox(_config(dovecot, "INBOX"), fetches),
-            ingestor,
-            SyncOptions(batch_size=5, batch_bytes=600_000),
-            source_name="practice",
-            now=gallra.clock.now(),
-        )
+    reports = _sync_direct(
+        gallra,
+        lambda: RecordingMailbox(_config(dovecot, "INBOX"), fetches),
+        SyncOptions(batch_size=5, batch_bytes=600_000),
+    )
     for batch in fetches:
         assert len(batch) <= 5
         assert len(batch) == 1 or sum(len(m.data) for m in batch) <= 600_000
@@ -303,14 +308,11 @@ def test_ingest_delay_takes_older_mail_only_asking_in_bounded_commands(
 
     gallra = App(settings=get_settings(cli.home), clock=SystemClock())
     for run in range(2):  # the second sync finds nothing new old enough
-        with gallra.mail_ingestor() as ingestor:
-            [report] = sync_mailbox(
-                lambda: ImapMailbox(_config(dovecot, "INBOX")),
-                ingestor,
-                SyncOptions(ingest_delay_hours=24),
-                source_name="practice",
-                now=gallra.clock.now(),
-            )
+        [report] = _sync_direct(
+            gallra,
+            lambda: ImapMailbox(_config(dovecot, "INBOX")),
+            SyncOptions(ingest_delay_hours=24),
+        )
         assert report.summary.new == (5 if run == 0 else 0)
     assert sorted(i.title for i in email_items(cli.home)) == [f"n{n}" for n in range(5)]
     engine = make_engine(get_settings(cli.home).index_url)
@@ -355,14 +357,9 @@ def test_reconciling_without_message_ids_falls_back_to_the_content_hash(
     gallra = App(settings=get_settings(cli.home), clock=FixedClock.on(date(2026, 11, 30)))
 
     def run(kind: type[ImapMailbox]) -> FolderReport:
-        with gallra.mail_ingestor() as ingestor:
-            [report] = sync_mailbox(
-                lambda: kind(_config(dovecot, "Klienter")),
-                ingestor,
-                SyncOptions(batch_size=3),
-                source_name="practice",
-                now=gallra.clock.now(),
-            )
+        [report] = _sync_direct(
+            gallra, lambda: kind(_config(dovecot, "Klienter")), SyncOptions(batch_size=3)
+        )
         return report
 
     assert run(ImapMailbox).summary.new == 6
