@@ -87,6 +87,22 @@ class IngestSummary:
             setattr(self, name, mine + theirs)
 
 
+def balanced_shares(sizes: Sequence[int], workers: int) -> list[list[int]]:
+    """Indexes of `sizes` in `workers` shares of about equal total size.
+
+    Largest first, each onto the lightest share: parsing time follows size,
+    and a batch is parsed when its heaviest share is (every 80th message of a
+    mailbox holding a large attachment once put them all on one worker).
+    """
+    shares: list[list[int]] = [[] for _ in range(workers)]
+    loads = [0] * workers
+    for index in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+        lightest = loads.index(min(loads))
+        shares[lightest].append(index)
+        loads[lightest] += sizes[index]
+    return shares
+
+
 def mail_key(sha256: str) -> str:
     """Content-addressed blob key of a raw message."""
     return f"mail/{sha256[:2]}/{sha256}"
@@ -158,13 +174,14 @@ class MailIngestor:
         pool = self._parse_pool() if len(datas) >= 8 else None
         if pool is None:
             return lambda: [parse_message(data) for data in datas]
-        futures = [pool.submit(parse_many, datas[i :: self._workers]) for i in range(self._workers)]
+        shares = balanced_shares([len(data) for data in datas], self._workers)
+        futures = [pool.submit(parse_many, [datas[i] for i in share]) for share in shares]
 
         def collect() -> list[ParsedMessage]:
-            parts = [future.result() for future in futures]
             merged: list[ParsedMessage] = [ParsedMessage()] * len(datas)
-            for offset, part in enumerate(parts):
-                merged[offset :: self._workers] = part
+            for share, future in zip(shares, futures, strict=True):
+                for index, message in zip(share, future.result(), strict=True):
+                    merged[index] = message
             return merged
 
         return collect

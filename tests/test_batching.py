@@ -10,7 +10,7 @@ from gallra.errors import ConfigError
 from gallra.settings import get_settings
 from ingest.archives import batched
 from ingest.batching import bounded_batches
-from ingest.mail import RawMessage
+from ingest.mail import RawMessage, balanced_shares
 
 
 def sizes_of(batches: list[list[int]]) -> list[int]:
@@ -68,3 +68,16 @@ def test_the_batch_byte_bound_is_set_in_megabytes(
     assert get_settings(tmp_path).mail.batch_bytes == 16 * 1024 * 1024
     monkeypatch.setenv("GALLRA_MAIL__BATCH_MEGABYTES", "3")
     assert get_settings(tmp_path).mail.batch_bytes == 3 * 1024 * 1024
+
+
+def test_parse_shares_balance_bytes_not_positions() -> None:
+    """GIVEN a batch where every other message is large (the bench mailbox puts its large
+    attachments at odd positions) THEN each worker gets about half the bytes, and every
+    message exactly once.
+    """
+    sizes = [4_000_000 if n % 2 else 30_000 for n in range(100)]
+    shares = balanced_shares(sizes, 2)
+    assert sorted(i for share in shares for i in share) == list(range(100))
+    loads = [sum(sizes[i] for i in share) for share in shares]
+    assert max(loads) - min(loads) <= max(sizes)
+    assert balanced_shares([5, 1], 3) == [[0], [1], []]
