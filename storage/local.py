@@ -51,6 +51,26 @@ def _sync_filesystem(root: Path, files: Iterable[Path]) -> None:
         os.close(fd)
 
 
+def _create_private(path: Path) -> int:
+    """A new file only its owner can read, from its first moment (a descriptor to write)."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _move_into_place(tmp: Path, target: Path) -> None:
+    """Rename `tmp` to `target`, making the target's folder the first time it is missing."""
+    try:
+        tmp.replace(target)
+    except FileNotFoundError:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.replace(target)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -90,8 +110,7 @@ class LocalBlobStore:
         source = reader if hashed or expected_sha256 is not None else stream
         size = 0
         try:
-            with tmp.open("xb") as out:
-                tmp.chmod(0o600)
+            with open(_create_private(tmp), "wb") as out:
                 while chunk := source.read(CHUNK):
                     out.write(chunk)
                     size += len(chunk)
@@ -100,8 +119,7 @@ class LocalBlobStore:
                 os.fdatasync(out.fileno())
             if expected_sha256 is not None and reader.sha256 != expected_sha256:
                 raise BlobIntegrityError(f"blob {key}: sha256 of the bytes written does not match")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp.replace(target)
+            _move_into_place(tmp, target)
             _fsync_dir(target.parent)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -126,13 +144,14 @@ class LocalBlobStore:
             for key, (data, _) in payloads.items():
                 tmp = self.root / _TMP / uuid.uuid4().hex
                 staged.append((tmp, self._path(key)))
-                with tmp.open("xb") as out:
-                    tmp.chmod(0o600)
-                    out.write(data)
+                fd = _create_private(tmp)
+                try:
+                    _write_all(fd, data)
+                finally:
+                    os.close(fd)
             _sync_filesystem(self.root, [tmp for tmp, _ in staged])
             for tmp, target in staged:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp.replace(target)
+                _move_into_place(tmp, target)
             _sync_filesystem(self.root, [target for _, target in staged])
         except BaseException:
             for tmp, _ in staged:

@@ -211,3 +211,19 @@ def test_put_many_stores_every_payload_or_none(store: BlobStore) -> None:
     assert not store.exists("x/1") and not store.exists("x/2")
     if isinstance(store, LocalBlobStore):
         assert list((store.root / ".tmp").iterdir()) == []
+
+
+def test_local_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    """GIVEN the most permissive umask WHEN blobs are put one at a time and in a batch
+    THEN every file is readable by its owner only (created so, not narrowed afterwards).
+    """
+    store = LocalBlobStore(tmp_path / "blobs")
+    previous = os.umask(0)
+    try:
+        store.put("mail/aa/one", io.BytesIO(b"ett samtal"))
+        store.put_many({f"mail/{n:02x}/m{n}": (b"anteckning", "") for n in range(3)}, verify=False)
+    finally:
+        os.umask(previous)
+    files = [path for path in store.root.rglob("*") if path.is_file()]
+    assert len(files) == 4
+    assert {path.stat().st_mode & 0o777 for path in files} == {0o600}
