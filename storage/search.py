@@ -49,7 +49,7 @@ HIT_END = "\ue001"
 MAX_TERMS = 12
 _MAX_TERM_LENGTH = 64
 _WORD = re.compile(r"[^\W_]+")
-_FTS5_TOKENIZER = "unicode61 remove_diacritics 2"  # as item_fts was created (migration 0004)
+_FTS5_TOKENIZER = "unicode61 remove_diacritics 2"  # as item_fts was created (migrations 0004, 0006)
 _ITEM_COLUMNS = (
     "i.id, i.kind, i.title, i.received_at, i.expires_at, i.legal_basis, i.special_category"
 )

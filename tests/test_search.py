@@ -174,6 +174,38 @@ def test_upgrade_to_an_index_without_positions_keeps_every_item_findable(
     engine.dispose()
 
 
+def test_upgrade_to_short_prefix_indexes_finds_every_prefix_length_as_before(
+    policy: Policy, tmp_path: Path
+) -> None:
+    """GIVEN an index at migration 0005 (seven prefix indexes) WHEN it is migrated to 0006
+    (prefixes of two and three letters only) THEN every prefix of every length finds what it
+    found before, and a deletion still takes an item's words out of the index.
+    """
+    engine = make_engine(f"sqlite:///{tmp_path / 'index.db'}")
+    migrate(engine, "0005")
+    with Session(engine, expire_on_commit=False) as session:
+        blobs = LocalBlobStore(tmp_path / "b")
+        kept = make_item(session, blobs, policy, text="Samtalet om sömnen", subjects=[])
+        gone = make_item(session, blobs, policy, text="Samtalen om målen", subjects=[])
+        session.commit()
+    word = "samtalet"
+    with Session(engine) as session:
+        before = {n: found(session, word[:n]) for n in range(2, len(word) + 1)}
+    assert before[5] == {kept.id, gone.id} and before[8] == {kept.id}
+    migrate(engine)
+    assert current_revision(engine) == "0006"
+    with Session(engine) as session:
+        ddl = session.execute(text("SELECT sql FROM sqlite_master WHERE name = 'item_fts'"))
+        assert "prefix='2 3'," in str(ddl.scalar())
+        assert {n: found(session, word[:n]) for n in range(2, len(word) + 1)} == before
+        assert found(session, "sömn") == found(session, "somnen") == {kept.id}
+        session.execute(delete(ItemText).where(col(ItemText.item_id) == gone.id))
+        session.commit()
+        assert found(session, "samta") == {kept.id}
+        assert found(session, "mål") == found(session, "ma") == set()
+    engine.dispose()
+
+
 def test_filters(session: Session, corpus: dict[str, int]) -> None:
     """Subject, kind, dates, legal basis, special category and expiring-within narrow a search."""
     everything = {corpus[k] for k in ("mote", "samtal", "invoice", "english")}
