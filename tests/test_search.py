@@ -149,26 +149,37 @@ def test_sqlite_index_keeps_no_token_positions(session: Session, corpus: dict[st
         session.execute(text("SELECT rowid FROM item_fts WHERE item_fts MATCH '\"om mötet\"'"))
 
 
+def _index_at(
+    revision: str, policy: Policy, tmp_path: Path, kept: str, gone: str
+) -> tuple[Engine, int, int]:
+    """An SQLite index migrated to `revision`, holding an item of each text; their ids."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'index.db'}")
+    migrate(engine, revision)
+    with Session(engine, expire_on_commit=False) as session:
+        blobs = LocalBlobStore(tmp_path / "b")
+        items = [make_item(session, blobs, policy, text=t, subjects=[]) for t in (kept, gone)]
+        session.commit()
+    ids = [item.id for item in items]
+    assert ids[0] is not None and ids[1] is not None
+    return engine, ids[0], ids[1]
+
+
 def test_upgrade_to_an_index_without_positions_keeps_every_item_findable(
     policy: Policy, tmp_path: Path
 ) -> None:
     """GIVEN an index at migration 0003 with text WHEN it is migrated THEN the rebuilt FTS5
     index finds it, and a deletion still takes its words out of the index.
     """
-    engine = make_engine(f"sqlite:///{tmp_path / 'index.db'}")
-    migrate(engine, "0003")
-    with Session(engine, expire_on_commit=False) as session:
-        blobs = LocalBlobStore(tmp_path / "b")
-        kept = make_item(session, blobs, policy, text="Samtalet om sömnen", subjects=[])
-        gone = make_item(session, blobs, policy, text="Anteckningar om sömnen", subjects=[])
-        session.commit()
+    engine, kept, gone = _index_at(
+        "0003", policy, tmp_path, "Samtalet om sömnen", "Anteckningar om sömnen"
+    )
     migrate(engine, "0004")
     assert current_revision(engine) == "0004"
     with Session(engine) as session:
-        assert found(session, "somnen") == {kept.id, gone.id}
-        session.execute(delete(ItemText).where(col(ItemText.item_id) == gone.id))
+        assert found(session, "somnen") == {kept, gone}
+        session.execute(delete(ItemText).where(col(ItemText.item_id) == gone))
         session.commit()
-        assert found(session, "somn") == {kept.id}
+        assert found(session, "somn") == {kept}
         rows = session.execute(text("SELECT rowid FROM item_fts WHERE item_fts MATCH 'ante*'"))
         assert rows.all() == []
     engine.dispose()
@@ -181,27 +192,23 @@ def test_upgrade_to_short_prefix_indexes_finds_every_prefix_length_as_before(
     (prefixes of two and three letters only) THEN every prefix of every length finds what it
     found before, and a deletion still takes an item's words out of the index.
     """
-    engine = make_engine(f"sqlite:///{tmp_path / 'index.db'}")
-    migrate(engine, "0005")
-    with Session(engine, expire_on_commit=False) as session:
-        blobs = LocalBlobStore(tmp_path / "b")
-        kept = make_item(session, blobs, policy, text="Samtalet om sömnen", subjects=[])
-        gone = make_item(session, blobs, policy, text="Samtalen om målen", subjects=[])
-        session.commit()
+    engine, kept, gone = _index_at(
+        "0005", policy, tmp_path, "Samtalet om sömnen", "Samtalen om målen"
+    )
     word = "samtalet"
     with Session(engine) as session:
         before = {n: found(session, word[:n]) for n in range(2, len(word) + 1)}
-    assert before[5] == {kept.id, gone.id} and before[8] == {kept.id}
+    assert before[5] == {kept, gone} and before[8] == {kept}
     migrate(engine)
     assert current_revision(engine) == "0006"
     with Session(engine) as session:
         ddl = session.execute(text("SELECT sql FROM sqlite_master WHERE name = 'item_fts'"))
         assert "prefix='2 3'," in str(ddl.scalar())
         assert {n: found(session, word[:n]) for n in range(2, len(word) + 1)} == before
-        assert found(session, "sömn") == found(session, "somnen") == {kept.id}
-        session.execute(delete(ItemText).where(col(ItemText.item_id) == gone.id))
+        assert found(session, "sömn") == found(session, "somnen") == {kept}
+        session.execute(delete(ItemText).where(col(ItemText.item_id) == gone))
         session.commit()
-        assert found(session, "samta") == {kept.id}
+        assert found(session, "samta") == {kept}
         assert found(session, "mål") == found(session, "ma") == set()
     engine.dispose()
 
