@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -196,37 +197,44 @@ class MailIngestor:
         return self._finish(self._prepare(messages), in_commit)
 
     def ingest_stream(
-        self, batches: Iterable[tuple[Sequence[RawMessage], Callable[[Session], None] | None]]
+        self,
+        batches: Iterable[tuple[Sequence[RawMessage], Callable[[Session], None] | None]],
+        *,
+        ahead: int = 2,
     ) -> Iterator[IngestSummary]:
-        """`ingest_batch` over a stream of batches, one batch ahead.
+        """`ingest_batch` over a stream of batches, `ahead` batches ahead.
 
-        Steps 1-2 of batch k+1 (hash, look up, start parsing, store) run in a
-        helper thread while this thread commits and tags batch k; commits,
-        and so each batch's `in_commit`, keep their order. When the source
-        fails (a dropped connection), the batch already stored is committed
-        before the error goes on, so a retry starts after it.
+        Steps 1-2 (hash, look up, start parsing, store) of the next `ahead`
+        batches run in helper threads while this thread commits and tags the
+        batch before them; commits, and so each batch's `in_commit`, keep
+        their order. A message in two batches prepared at once is stored
+        twice under one key and committed once (`_finish` looks again). When
+        the source fails (a dropped connection), the batches already stored
+        are committed before the error goes on, so a retry starts after them.
         """
         source = iter(batches)
         with (
             wal_checkpoints_in_background(self.engine),
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="mail-store") as helper,
+            ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="mail-store") as helpers,
         ):
-            ahead: tuple[Future[_Prepared], Callable[[Session], None] | None] | None = None
+            preparing: deque[tuple[Future[_Prepared], Callable[[Session], None] | None]] = deque()
             while True:
                 try:
                     messages, in_commit = next(source)
                 except StopIteration:
                     break
                 except Exception:
-                    if ahead is not None:
-                        yield self._finish(ahead[0].result(), ahead[1])
+                    while preparing:
+                        prepared, in_commit = preparing.popleft()
+                        yield self._finish(prepared.result(), in_commit)
                     raise
-                following = (helper.submit(self._prepare, messages), in_commit)
-                if ahead is not None:
-                    yield self._finish(ahead[0].result(), ahead[1])
-                ahead = following
-            if ahead is not None:
-                yield self._finish(ahead[0].result(), ahead[1])
+                preparing.append((helpers.submit(self._prepare, messages), in_commit))
+                if len(preparing) > ahead:
+                    prepared, in_commit = preparing.popleft()
+                    yield self._finish(prepared.result(), in_commit)
+            while preparing:
+                prepared, in_commit = preparing.popleft()
+                yield self._finish(prepared.result(), in_commit)
 
     def _prepare(self, messages: Sequence[RawMessage]) -> _Prepared:
         """Steps 1-2: hash, drop what is known or was deleted, start parsing, store."""

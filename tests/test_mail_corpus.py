@@ -88,6 +88,67 @@ def test_the_whole_corpus_ingests_with_nothing_lost(
     engine.dispose()
 
 
+@pytest.mark.parametrize("ahead", [1, 2, 3])
+def test_batches_prepared_together_commit_in_order_and_a_shared_message_once(
+    tmp_path: Path, policy: Policy, ahead: int
+) -> None:
+    """GIVEN 8 batches, one message in three consecutive ones (so in flight together)
+    WHEN they stream through with 1, 2 or 3 batches prepared ahead
+    THEN the commits run in the batches' order, that message is one item whose blob
+    holds its bytes, each later copy counts as a duplicate, and no temp file is left."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'index.db'}")
+    migrate(engine)
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    rules = TaggingRules.build(own_addresses=["coach@example.org"])
+    ingestor = MailIngestor(
+        engine, blobs, policy, rules, FixedClock.on(date(2026, 11, 30)), parse_workers=2
+    )
+    shared = RawMessage(generated(99), "eml:shared", "99")
+    batches = [
+        [RawMessage(generated(10 * b + n), "eml:gen", f"{b}.{n}") for n in range(8)]
+        + ([shared] if b in (2, 3, 4) else [])
+        for b in range(8)
+    ]
+    committed: list[int] = []
+
+    def note(index: int) -> Callable[[Session], None]:
+        return lambda _session: committed.append(index)
+
+    stream = ((batch, note(index)) for index, batch in enumerate(batches))
+    with ingestor:
+        summaries = list(ingestor.ingest_stream(stream, ahead=ahead))
+    assert committed == list(range(8))
+    assert [s.new for s in summaries] == [8, 8, 9, 8, 8, 8, 8, 8]
+    assert [s.duplicates for s in summaries] == [0, 0, 0, 1, 1, 0, 0, 0]
+    sha = hashlib.sha256(shared.data).hexdigest()
+    with Session(engine) as s:
+        items = list(s.exec(select(Item).where(Item.sha256 == sha)))
+        assert len(items) == 1 and items[0].parse_status != ParseStatus.PENDING.value
+        with blobs.open(items[0].blob_key) as stream_:
+            assert stream_.read() == shared.data
+    assert not list((tmp_path / "blobs" / ".tmp").iterdir())
+    engine.dispose()
+
+
+def test_every_corpus_attachment_decodes_as_the_standard_library_decodes_it() -> None:
+    """GIVEN every part of every corpus message THEN the fast decoder returns exactly
+    what `get_payload(decode=True)` returns (base64 and every other encoding)."""
+    from ingest.parse import decoded_payload
+
+    parts = 0
+    for message in corpus_messages():
+        for part in email.message_from_bytes(message.data).walk():
+            if part.is_multipart():
+                continue
+            try:
+                expected = part.get_payload(decode=True)
+            except (ValueError, AssertionError, TypeError, LookupError):
+                continue
+            assert decoded_payload(part) == expected, message.source_ref
+            parts += 1
+    assert parts > 200
+
+
 def test_maildir_with_a_tools_dot_folder_and_a_real_subfolder(tmp_path: Path) -> None:
     """GIVEN a Maildir holding notmuch's .notmuch/ beside a real .Sent folder
     THEN the tool's folder is passed over and every message of both mail folders is read."""
