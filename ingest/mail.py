@@ -38,7 +38,13 @@ from ingest.mail_batch import (
     tag_batch,
     trusted_date,
 )
-from ingest.parse import Attachment, ParsedMessage, exit_with_parent, parse_many, parse_message
+from ingest.parse import (
+    Attachment,
+    ParsedMessage,
+    parse_many,
+    parse_message,
+    start_parse_worker,
+)
 from ingest.tagging import TaggingRules, bulk_reason, is_accounting, people_in
 from models.clock import Clock
 from models.enums import ItemKind, LegalBasis, ParseStatus, Role
@@ -104,6 +110,9 @@ def balanced_shares(sizes: Sequence[int], workers: int) -> list[list[int]]:
     return shares
 
 
+PARSE_NICENESS = 10  # the parse workers yield the cores to the committing thread
+
+
 def mail_key(sha256: str) -> str:
     """Content-addressed blob key of a raw message."""
     return f"mail/{sha256[:2]}/{sha256}"
@@ -163,8 +172,8 @@ class MailIngestor:
             self._pool = ProcessPoolExecutor(
                 self._workers,
                 mp_context=get_context("spawn"),
-                initializer=exit_with_parent,
-                initargs=(os.getpid(),),
+                initializer=start_parse_worker,
+                initargs=(os.getpid(), PARSE_NICENESS),
             )
             for _ in range(self._workers):  # a pool starts a process per waiting task
                 self._pool.submit(parse_many, [])

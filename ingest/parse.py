@@ -31,12 +31,14 @@ import pybase64
 __all__ = [
     "Attachment",
     "ParsedMessage",
+    "decoded_payload",
     "exit_with_parent",
     "html_body",
     "html_to_text",
     "parse_many",
     "parse_message",
     "safe_filename",
+    "start_parse_worker",
 ]
 
 _FALLBACK_CHARSETS = ("utf-8", "cp1252", "latin-1")
@@ -537,6 +539,20 @@ def parse_many(datas: list[bytes]) -> list[ParsedMessage]:
         for attachment in message.attachments:
             _ = attachment.sha256
     return parsed
+
+
+def start_parse_worker(parent_pid: int, niceness: int) -> None:
+    """Worker initializer: run at a lower priority, and leave with the parent.
+
+    The ingest's committing thread is the pipeline's slowest stage and the
+    parse workers have batches of slack, so when the cores are short they
+    should wait, not it. On two cores, measured on the 200 MB bench mailbox
+    (eight interleaved rounds, three times): 6-11% less time at niceness 10.
+    """
+    import os
+
+    os.nice(niceness)
+    exit_with_parent(parent_pid)
 
 
 def exit_with_parent(parent_pid: int) -> None:

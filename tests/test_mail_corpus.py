@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import email
 import hashlib
+import multiprocessing
+import os
+import time
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -13,7 +16,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
 from ingest.archives import batched, read_eml_dir, read_files, read_maildir, read_mbox
-from ingest.mail import MailIngestor, RawMessage
+from ingest.mail import PARSE_NICENESS, MailIngestor, RawMessage
 from ingest.parse import ParsedMessage
 from ingest.tagging import TaggingRules
 from models.clock import FixedClock
@@ -127,6 +130,41 @@ def test_batches_prepared_together_commit_in_order_and_a_shared_message_once(
         with blobs.open(items[0].blob_key) as stream_:
             assert stream_.read() == shared.data
     assert not list((tmp_path / "blobs" / ".tmp").iterdir())
+    engine.dispose()
+
+
+def test_parse_workers_yield_the_cores_to_the_committing_process(
+    tmp_path: Path, policy: Policy
+) -> None:
+    """GIVEN an ingest with two parse workers WHEN a batch is parsed by them
+    THEN both run PARSE_NICENESS below this process, and the batch is indexed."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'index.db'}")
+    migrate(engine)
+    rules = TaggingRules.build(own_addresses=["coach@example.org"])
+    ingestor = MailIngestor(
+        engine,
+        LocalBlobStore(tmp_path / "blobs"),
+        policy,
+        rules,
+        FixedClock.on(date(2026, 11, 30)),
+        parse_workers=2,
+    )
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    with ingestor:
+        summary = ingestor.ingest_batch(
+            [RawMessage(generated(n), "eml:gen", str(n)) for n in range(12)]
+        )
+        workers = [w.pid for w in multiprocessing.active_children() if w.pid is not None]
+        assert len(workers) == 2
+        # A worker the batch did not need may still be starting: its initializer sets it.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(
+            os.getpriority(os.PRIO_PROCESS, pid) == mine for pid in workers
+        ):
+            time.sleep(0.05)
+        for pid in workers:
+            assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, mine + PARSE_NICENESS)
+    assert summary.new == 12 and summary.parse_errors == 0
     engine.dispose()
 
 
