@@ -227,6 +227,11 @@ class MailIngestor:
             ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="mail-store") as helpers,
         ):
             preparing: deque[tuple[Future[_Prepared], Callable[[Session], None] | None]] = deque()
+
+            def finish_oldest() -> IngestSummary:
+                prepared, in_commit = preparing.popleft()
+                return self._finish(prepared.result(), in_commit)
+
             while True:
                 try:
                     messages, in_commit = next(source)
@@ -234,16 +239,13 @@ class MailIngestor:
                     break
                 except Exception:
                     while preparing:
-                        prepared, in_commit = preparing.popleft()
-                        yield self._finish(prepared.result(), in_commit)
+                        yield finish_oldest()
                     raise
                 preparing.append((helpers.submit(self._prepare, messages), in_commit))
                 if len(preparing) > ahead:
-                    prepared, in_commit = preparing.popleft()
-                    yield self._finish(prepared.result(), in_commit)
+                    yield finish_oldest()
             while preparing:
-                prepared, in_commit = preparing.popleft()
-                yield self._finish(prepared.result(), in_commit)
+                yield finish_oldest()
 
     def _prepare(self, messages: Sequence[RawMessage]) -> _Prepared:
         """Steps 1-2: hash, drop what is known or was deleted, start parsing, store."""

@@ -162,10 +162,10 @@ def _sync_folder(
 
         return commit
 
-    # One I/O thread owns the connection: it fetches batch k+1 while the ingestor stores
-    # batch k+1 (its own helper thread) and this thread commits, parses and indexes
-    # batch k. After-store actions need the connection and a committed batch, so with
-    # them each batch is fetched, ingested and acted on in turn.
+    # One I/O thread owns the connection: it fetches the next batch while the ingestor
+    # stores and parses the two after batch k (its own helper threads) and this thread
+    # commits, tags and indexes batch k. After-store actions need the connection and a
+    # committed batch, so with them each batch is fetched, ingested and acted on in turn.
     if not batches:
         return
     if options.after_store == "leave":

@@ -499,9 +499,8 @@ def decoded_payload(part: Message) -> object:
     which decodes what it can as it always did.
     """
     payload = part.get_payload()
-    if isinstance(payload, str) and str(part.get("content-transfer-encoding", "")).lower() == (
-        "base64"
-    ):
+    encoding = str(part.get("content-transfer-encoding", "")).lower()  # as get_payload reads it
+    if isinstance(payload, str) and encoding == "base64":
         try:
             encoded = payload.encode("ascii").translate(None, b"\r\n")
         except UnicodeEncodeError:
