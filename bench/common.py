@@ -23,6 +23,7 @@ class Run:
     exit_code: int
     items: int = 0
     megabytes: float = 0.0
+    cpu_seconds: float = 0.0  # user + system, its children included
 
     @property
     def per_second(self) -> float:
@@ -48,7 +49,7 @@ start = time.perf_counter()
 to_null = [(os.POSIX_SPAWN_DUP2, null, 1)]
 pid = os.posix_spawnp(sys.argv[1], sys.argv[1:], os.environ, file_actions=to_null)
 _, status, usage = os.wait4(pid, 0)
-print(time.perf_counter() - start, usage.ru_maxrss)
+print(time.perf_counter() - start, usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
 sys.exit(os.waitstatus_to_exitcode(status))
 """
 
@@ -56,7 +57,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 def measure(
     peer: str, argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> Run:
-    """Run `argv`, timing it and reading its peak RSS from wait4 (its children included).
+    """Run `argv`, timing it and reading its peak RSS and CPU from wait4 (children included).
 
     The file systems are synced first: a peer that fsyncs (mbsync does, each
     message) must not pay for the write-back of what the peer before it wrote.
@@ -74,8 +75,8 @@ def measure(
         sys.stderr.write(
             f"{peer} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[-2000:]}\n"
         )
-    seconds, peak_kb = proc.stdout.split()
-    return Run(peer, float(seconds), int(peak_kb) / 1024, proc.returncode)
+    seconds, peak_kb, cpu = proc.stdout.split()
+    return Run(peer, float(seconds), int(peak_kb) / 1024, proc.returncode, cpu_seconds=float(cpu))
 
 
 def write_results(name: str, payload: dict[str, Any]) -> Path:

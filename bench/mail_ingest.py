@@ -173,7 +173,8 @@ def _median_run(runs: list[Run]) -> Run:
     ordered = sorted(runs, key=lambda r: r.seconds)
     middle = ordered[len(ordered) // 2]
     failed = next((r.exit_code for r in runs if r.exit_code != 0), 0)
-    return Run(middle.peer, middle.seconds, max(r.peak_rss_mb for r in runs), failed)
+    peak = max(r.peak_rss_mb for r in runs)
+    return Run(middle.peer, middle.seconds, peak, failed, cpu_seconds=middle.cpu_seconds)
 
 
 def main() -> None:
@@ -214,12 +215,14 @@ def main() -> None:
             "rounds": args.rounds,
             "method": (
                 "every peer once a round, in a rotated order, file systems synced before each "
-                "run; a peer's figure is its median run (peak RSS: its highest)"
+                "run; a peer's figure is its median run (peak RSS: its highest; CPU: user + system "
+                "of the median run, its child processes included)"
             ),
             "runs": [
                 {
                     **r.as_dict(),
                     "seconds_each_round": [round(x.seconds, 3) for x in seconds[r.peer]],
+                    "cpu_seconds_each_round": [round(x.cpu_seconds, 2) for x in seconds[r.peer]],
                     "ratio_to_mbsync": round(reference.seconds / r.seconds, 2)
                     if reference and r.seconds
                     else None,
@@ -235,7 +238,7 @@ def main() -> None:
             print(
                 f"{r['peer'][:60]:<60} {r['items_per_second']:>8} msg/s "
                 f"{r['mb_per_second']:>6} MB/s rss {r['peak_rss_mb']:>6.0f} MB  "
-                f"x{r['ratio_to_mbsync']}  exit {r['exit_code']}  "
+                f"x{r['ratio_to_mbsync']}  cpu {r['cpu_seconds']:.2f} s  exit {r['exit_code']}  "
                 f"s/round {r['seconds_each_round']}"
             )
         print(f"written {path}")
