@@ -550,7 +550,8 @@ def start_parse_worker(parent_pid: int, niceness: int) -> None:
     """
     import os
 
-    os.nice(niceness)
+    if hasattr(os, "nice"):  # POSIX; elsewhere the workers keep their priority
+        os.nice(niceness)
     exit_with_parent(parent_pid)
 
 
