@@ -503,8 +503,8 @@ def decoded_payload(part: Message) -> object:
     if isinstance(payload, str) and encoding == "base64":
         try:
             encoded = payload.encode("ascii").translate(None, b"\r\n")
-        except UnicodeEncodeError:
-            encoded = b"?"  # 8-bit bytes: not base64, left to the standard library
+        except UnicodeEncodeError:  # 8-bit bytes: not base64
+            return part.get_payload(decode=True)
         if len(encoded) % 4 == 0:
             try:
                 return pybase64.b64decode(encoded, validate=True)
