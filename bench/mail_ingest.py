@@ -122,14 +122,30 @@ def _peers(server: Dovecot) -> list[Peer]:
         ),
     ]
 
-    def gallra(target: Path) -> list[str]:
-        init = measure("init", [py, "-m", "gallra", "init"], env=_env(server, target))
-        assert init.exit_code == 0
-        url = f"imap://{server.user}@127.0.0.1:{server.port}"
-        source = ["--imap", url, "--password-env", "GALLRA_TEST_PW", "--folder", "INBOX"]
-        return [py, "-m", "gallra", "ingest", "mail", *source]
+    def gallra(*settings: str) -> Callable[[Path], list[str]]:
+        """gallra's ingest with these settings (NAME=VALUE environment overrides)."""
 
-    peers.append(("gallra ingest (fetch, store, parse, index, tag; SQLite + local folder)", gallra))
+        def command(target: Path) -> list[str]:
+            env = {**_env(server, target), **dict(s.split("=", 1) for s in settings)}
+            init = measure("init", [py, "-m", "gallra", "init"], env=env)
+            assert init.exit_code == 0
+            url = f"imap://{server.user}@127.0.0.1:{server.port}"
+            source = ["--imap", url, "--password-env", "GALLRA_TEST_PW", "--folder", "INBOX"]
+            return ["env", *settings, py, "-m", "gallra", "ingest", "mail", *source]
+
+        return command
+
+    peers.append(
+        ("gallra ingest (fetch, store, parse, index, tag; SQLite + local folder)", gallra())
+    )
+    # The same with blobs stored unencrypted (a supported setting): what the per-blob
+    # keys, AES-GCM and the key binding after the last batch cost, in every run.
+    peers.append(
+        (
+            "gallra ingest, blobs unencrypted (keys.encrypt = false)",
+            gallra("GALLRA_KEYS__ENCRYPT=false"),
+        )
+    )
     if shutil.which("mbsync"):
 
         def mbsync(target: Path) -> list[str]:
@@ -197,8 +213,9 @@ def main() -> None:
         # every run writes to a fresh dir, and nothing is deleted until the end.
         for round_ in range(args.rounds):
             for offset in range(len(peers)):
-                name, command = peers[(round_ + offset) % len(peers)]
-                target = work / f"round{round_}-{len(seconds[name])}-{name.split()[0]}"
+                index = (round_ + offset) % len(peers)
+                name, command = peers[index]
+                target = work / f"round{round_}-peer{index}"
                 argv = command(target)
                 seconds[name].append(measure(name, argv, env=_env(server, target)))
         runs = [_median_run(seconds[name]) for name, _ in peers]
