@@ -1,4 +1,5 @@
-"""Mail ingest throughput: gallra vs a raw imapclient fetch, mbsync and offlineimap3.
+"""Mail ingest throughput: gallra (blobs encrypted and not) vs a raw imapclient fetch,
+mbsync and offlineimap3.
 
 One Dovecot mailbox (default 2000 messages, mixed sizes, a few multi-MB
 attachments), each peer run as its own process against it, side by side in
@@ -126,12 +127,12 @@ def _peers(server: Dovecot) -> list[Peer]:
         """gallra's ingest with these settings (NAME=VALUE environment overrides)."""
 
         def command(target: Path) -> list[str]:
-            env = {**_env(server, target), **dict(s.split("=", 1) for s in settings)}
-            init = measure("init", [py, "-m", "gallra", "init"], env=env)
+            program = ["env", *settings, py, "-m", "gallra"]
+            init = measure("init", [*program, "init"], env=_env(server, target))
             assert init.exit_code == 0
             url = f"imap://{server.user}@127.0.0.1:{server.port}"
             source = ["--imap", url, "--password-env", "GALLRA_TEST_PW", "--folder", "INBOX"]
-            return ["env", *settings, py, "-m", "gallra", "ingest", "mail", *source]
+            return [*program, "ingest", "mail", *source]
 
         return command
 
