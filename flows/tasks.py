@@ -17,7 +17,7 @@ from typing import Any, ParamSpec, TypeVar
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from flows.app import build_app
+from flows.app import current_app
 from gallra import jobs
 from models.errors import GallraError
 from storage.sweep import SweepOptions
@@ -66,8 +66,8 @@ def _sanitised(step: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 @_sanitised("sync mail source")
 def sync_mail_source_task(source_name: str) -> dict[str, int]:
     """Pull one configured IMAP source; returns counts."""
-    gallra = build_app()
-    summary = jobs.sync_source(gallra, jobs.configured_source(gallra, source_name))
+    with current_app() as gallra:
+        summary = jobs.sync_source(gallra, jobs.configured_source(gallra, source_name))
     counts = asdict(summary)
     counts.pop("item_ids")
     return counts
@@ -77,7 +77,8 @@ def sync_mail_source_task(source_name: str) -> dict[str, int]:
 @_sanitised("ingest recordings")
 def ingest_recordings_task() -> dict[str, int]:
     """Every configured drop folder and the S3 inbox; returns counts."""
-    counts = asdict(jobs.ingest_recordings(build_app()))
+    with current_app() as gallra:
+        counts = asdict(jobs.ingest_recordings(gallra))
     counts.pop("item_ids")
     return counts
 
@@ -86,9 +87,10 @@ def ingest_recordings_task() -> dict[str, int]:
 @_sanitised("sweep")
 def enforce_retention_task(dry_run: bool = False) -> dict[str, Any]:
     """The sweep; returns its report without item ids."""
-    result = jobs.sweep(build_app(), SweepOptions(dry_run=dry_run))
+    with current_app() as gallra:
+        result = jobs.sweep(gallra, SweepOptions(dry_run=dry_run))
     report = result.as_dict()
-    for key in ("held_past_expiry_item_ids", "would_delete_item_ids", "failures"):
+    for key in ("held_past_expiry_item_ids", "would_delete_item_ids", "would_delete", "failures"):
         report[key] = len(report[key])
     return report
 
@@ -97,7 +99,8 @@ def enforce_retention_task(dry_run: bool = False) -> dict[str, Any]:
 @_sanitised("backup")
 def backup_index_task() -> dict[str, Any]:
     """An encrypted snapshot of the index; expired ones deleted with their keys."""
-    result = jobs.backup_now(build_app())
+    with current_app() as gallra:
+        result = jobs.backup_now(gallra)
     return {"size": result.size, "pruned": len(result.pruned)}
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlmodel import select
 
@@ -24,7 +24,7 @@ class Assigned:
     item_id: int
     subject_id: int
     rule_id: str
-    expires_on: str | None
+    expires_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,7 @@ def assign_item(gallra: App, *, item_id: int, subject_id: int) -> Assigned:
             )
             stamp_expiry(session, gallra.policy, item=child, subject_ids=subject_ids)
         stamp_expiry(session, gallra.policy, item=item, subject_ids=subject_ids)
-        expires = item.expires_at.isoformat() if item.expires_at else None
-        assigned = Assigned(item_id, subject_id, item.rule_id, expires)
+        assigned = Assigned(item_id, subject_id, item.rule_id, item.expires_at)
     gallra.bind_keys(blob_keys)
     return assigned
 

@@ -136,6 +136,9 @@ class MailSettings(_Section):
     batch_size: int = Field(100, ge=1)  # messages per fetch and commit
     batch_megabytes: int = Field(16, ge=1)  # ... and at most this much a batch (memory bound)
     parse_workers: int | None = None  # processes parsing MIME; default: one per CPU; 0: inline
+    max_addresses: int = Field(100, ge=1)  # a message naming more is tied to nobody, flagged
+    max_new_prospects: int = Field(20, ge=0)  # people registered from one message at most
+    max_parse_mb: int = Field(50, ge=1)  # larger messages: stored whole, headers indexed, flagged
     sources: list[ImapSourceSettings] = []
 
     @property
@@ -289,14 +292,21 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def get_settings(home: Path | None = None) -> Settings:
-    """Build the settings now from env and GALLRA_HOME/gallra.toml."""
+    """Build the settings now from env and HOME/gallra.toml.
+
+    A `home` given here (`--home`) is the home, whatever GALLRA_HOME says:
+    the environment beats gallra.toml, but not an explicit choice.
+    """
     root = home or default_home()
     values = _read_toml(root / "gallra.toml")
     values["home"] = root
     try:
-        return Settings(**values)
+        settings = Settings(**values)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         message = "unknown setting" if first["type"] == "extra_forbidden" else first["msg"]
         raise ConfigError(f"setting {where}: {message}") from None
+    if settings.home != root:
+        settings = settings.model_copy(update={"home": root})
+    return settings

@@ -1,10 +1,13 @@
 """Builds the parts from settings: engine, blob store, policy, clock, hash key.
 
-Everything is built on first use, so a command that needs no index opens none.
+Everything is built on first use, so a command that needs no index opens none;
+each part's modules are imported when it is built, so a command that only
+searches loads no IMAP client, ingest pipeline or key store.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from collections.abc import Iterator
@@ -13,28 +16,25 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
-
-from sqlalchemy import Engine
-from sqlmodel import Session
+from typing import TYPE_CHECKING, Literal
 
 from gallra.errors import ConfigError
 from gallra.settings import ImapSourceSettings, Settings
-from ingest.imap import ImapConfig, ImapMailbox
-from ingest.imap_eraser import ImapEraser
-from ingest.mail import MailIngestor
-from ingest.recordings import RecordingIngestor, RecordingRules
-from ingest.tagging import TaggingRules
 from models.clock import Clock, FixedClock, SystemClock, local_date
 from models.errors import InvalidInput
-from models.policy import Policy, load_policy
-from storage.blobs import BlobStore
-from storage.encrypted import EncryptedBlobStore
-from storage.engine import current_revision, make_engine, transaction
-from storage.errors import MasterKeyError
-from storage.keystore import KeyStore, MasterKey
-from storage.local import LocalBlobStore
-from storage.sweep import SourceEraser
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlmodel import Session
+
+    from ingest.imap import ImapConfig
+    from ingest.mail import MailIngestor
+    from ingest.recordings import RecordingIngestor
+    from ingest.tagging import TaggingRules
+    from models.policy import Policy
+    from storage.blobs import BlobStore
+    from storage.keystore import KeyStore, MasterKey
+    from storage.sweep import SourceEraser
 
 __all__ = ["App", "parse_now"]
 
@@ -74,10 +74,14 @@ class App:
     @cached_property
     def engine(self) -> Engine:
         """The index engine (not migrated: see `require_index`)."""
+        from storage.engine import make_engine
+
         return make_engine(self.settings.index_url)
 
     def has_index(self) -> bool:
         """Whether the index exists and is migrated (creates nothing)."""
+        from storage.engine import current_revision
+
         url = self.settings.index_url
         if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
             return False
@@ -92,16 +96,22 @@ class App:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session on the initialised index; commits on success, rolls back on error."""
+        from storage.engine import transaction
+
         with transaction(self.require_index()) as session:
             yield session
 
     @cached_property
     def policy(self) -> Policy:
         """The retention policy in force."""
+        from models.policy import load_policy
+
         return load_policy(self.settings.policy.path)
 
     def read_master_key(self) -> MasterKey:
         """The master key from GALLRA_MASTER_KEY or the key file; ConfigError naming the fix."""
+        from storage.keystore import MasterKey
+
         if self.settings.master_key is not None:
             return MasterKey.parse(
                 self.settings.master_key.get_secret_value(), where="GALLRA_MASTER_KEY"
@@ -127,6 +137,10 @@ class App:
         A rotation that crashed after committing the rewrapped keys but before
         the new key file replaced the old one is finished here.
         """
+        from storage.engine import make_engine
+        from storage.errors import MasterKeyError
+        from storage.keystore import KeyStore, MasterKey
+
         store = KeyStore(make_engine(self.settings.keystore_url), self.read_master_key())
         if not store.exists():
             raise ConfigError("key store: not initialised; run `gallra init` first")
@@ -146,6 +160,8 @@ class App:
         """The configured store as it is: ciphertext when encryption is on."""
         blobs = self.settings.blobs
         if blobs.backend == "local":
+            from storage.local import LocalBlobStore
+
             return LocalBlobStore(self.settings.blob_path)
         from storage.s3 import S3BlobStore, make_s3_client
 
@@ -169,6 +185,8 @@ class App:
                     "encrypted and would be read as ciphertext; remove the setting"
                 )
             return self.stored_blobs
+        from storage.encrypted import EncryptedBlobStore
+
         return EncryptedBlobStore(self.stored_blobs, self.keystore, self.clock)
 
     def bind_keys(self, blob_keys: list[str] | None = None) -> int:
@@ -189,23 +207,27 @@ class App:
     @cached_property
     def tagging_rules(self) -> TaggingRules:
         """How mail is tied to people, from the mail settings."""
+        from ingest.tagging import TaggingRules
+
         mail = self.settings.mail
         return TaggingRules.build(
             own_addresses=mail.own_addresses,
             bulk_domains=mail.bulk_domains,
             skip_bulk=mail.skip_bulk,
             accounting_patterns=mail.accounting_patterns,
+            max_addresses=mail.max_addresses,
+            max_new_prospects=mail.max_new_prospects,
         )
 
     def mail_ingestor(self, *, extra_own: tuple[str, ...] = ()) -> MailIngestor:
         """The mail pipeline wired to this app's index, store, policy and clock."""
+        from ingest.mail import MailIngestor
+
         rules = self.tagging_rules
         if extra_own:
-            rules = TaggingRules.build(
-                own_addresses=[*rules.own_addresses, *extra_own],
-                bulk_domains=rules.bulk_domains,
-                skip_bulk=rules.skip_bulk,
-                accounting_patterns=rules.accounting_patterns,
+            rules = dataclasses.replace(
+                rules,
+                own_addresses=rules.own_addresses | {a.strip().lower() for a in extra_own},
             )
         workers = self.settings.mail.parse_workers
         return MailIngestor(
@@ -215,10 +237,13 @@ class App:
             rules,
             self.clock,
             parse_workers=os.cpu_count() or 1 if workers is None else workers,
+            max_parse_bytes=self.settings.mail.max_parse_mb * 1024 * 1024,
         )
 
     def imap_config(self, source: ImapSourceSettings) -> ImapConfig:
         """How to reach a configured IMAP source (its secret read now)."""
+        from ingest.imap import ImapConfig
+
         return ImapConfig(
             name=source.name,
             host=source.host,
@@ -233,6 +258,9 @@ class App:
 
     def source_erasers(self) -> dict[str, SourceEraser]:
         """Erasers for the sources configured to enforce retention on the server."""
+        from ingest.imap import ImapMailbox
+        from ingest.imap_eraser import ImapEraser
+
         erasers: dict[str, SourceEraser] = {}
         for source in self.settings.mail.sources:
             if source.enforce_retention:
@@ -245,6 +273,8 @@ class App:
         self, *, after_store: Literal["delete", "keep", "move"] | None = None
     ) -> RecordingIngestor:
         """The recordings pipeline with the configured checks."""
+        from ingest.recordings import RecordingIngestor, RecordingRules
+
         rec = self.settings.recordings
         rules = RecordingRules(
             quarantine=rec.quarantine or self.settings.home / "quarantine",

@@ -7,7 +7,9 @@ memory); `batched` groups them for the pipeline.
 from __future__ import annotations
 
 import mailbox
+import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,9 +17,42 @@ from ingest.batching import DEFAULT_BATCH_BYTES, bounded_batches
 from ingest.errors import ArchiveUnreadable
 from ingest.mail import RawMessage
 
-__all__ = ["batched", "read_eml_dir", "read_files", "read_maildir", "read_mbox"]
+__all__ = [
+    "EML_SUFFIXES",
+    "PassedOver",
+    "batched",
+    "not_a_message",
+    "read_eml_dir",
+    "read_files",
+    "read_maildir",
+    "read_mbox",
+]
 
-EML_SUFFIXES = (".eml", ".msg")
+EML_SUFFIXES = (".eml", ".msg")  # some tools write RFC 822 text as .msg; Outlook's are OLE2
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# A message starts with a header field (RFC 5322 field name and colon) or an mbox From_ line.
+_FIRST_LINE = re.compile(rb"(?:From |[!-9;-~]{1,200}[ \t]*:)")
+
+
+@dataclass
+class PassedOver:
+    """Files of an --eml-dir folder that were not read as mail, by reason (counts only)."""
+
+    other_suffix: int = 0  # not named .eml/.msg (or a --suffix given)
+    outlook_msg: int = 0  # an Outlook .msg (OLE2) file: not RFC 822 text
+    not_a_message: int = 0  # a PDF, an image, anything that does not start with a header
+
+    @property
+    def total(self) -> int:
+        """All files passed over."""
+        return self.other_suffix + self.outlook_msg + self.not_a_message
+
+
+def not_a_message(head: bytes) -> str | None:
+    """Why a file starting with `head` is not an RFC 822 message ('outlook', 'other'), or None."""
+    if head.startswith(_OLE2):
+        return "outlook"
+    return None if _FIRST_LINE.match(head.lstrip(b"\r\n")) else "other"
 
 
 def read_mbox(path: Path) -> Iterator[RawMessage]:
@@ -81,18 +116,36 @@ def read_maildir(path: Path) -> Iterator[RawMessage]:
             yield RawMessage(data, f"maildir:{path.name}/{folder}", key, delivered)
 
 
-def read_eml_dir(path: Path) -> Iterator[RawMessage]:
-    """Every .eml/.msg file below `path`, one message per file."""
+def read_eml_dir(
+    path: Path,
+    *,
+    suffixes: Iterable[str] = EML_SUFFIXES,
+    passed_over: PassedOver | None = None,
+) -> Iterator[RawMessage]:
+    """Every file below `path` ending in one of `suffixes`, one message per file.
+
+    Nothing is skipped silently: other endings, Outlook's OLE2 .msg files and
+    files that do not start like a message are counted in `passed_over`.
+    """
     if not path.is_dir():
         raise ArchiveUnreadable(f"--eml-dir {path}: not a folder")
-    for file in sorted(
-        p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in EML_SUFFIXES
-    ):
+    wanted = {s.lower() if s.startswith(".") else f".{s.lower()}" for s in suffixes}
+    skipped = passed_over if passed_over is not None else PassedOver()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        if file.suffix.lower() not in wanted:
+            skipped.other_suffix += 1
+            continue
         try:
             data = file.read_bytes()
         except OSError as exc:
             raise ArchiveUnreadable(f"--eml-dir: cannot read a file ({exc.strerror})") from None
-        yield RawMessage(data, f"eml:{path.name}", file.relative_to(path).as_posix())
+        reason = not_a_message(data[:512])
+        if reason == "outlook":
+            skipped.outlook_msg += 1
+        elif reason is not None:
+            skipped.not_a_message += 1
+        else:
+            yield RawMessage(data, f"eml:{path.name}", file.relative_to(path).as_posix())
 
 
 def read_files(paths: Iterable[Path], *, source: str) -> Iterator[RawMessage]:

@@ -18,7 +18,7 @@ A crash after 2 leaves blobs the re-run rewrites under the same keys; after
 from __future__ import annotations
 
 import hashlib
-import io
+import logging
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -27,36 +27,30 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing import get_context
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from ingest.mail_batch import (
-    Parsed,
-    attachment_key,
-    status_of,
-    store_all,
-    tag_batch,
-    trusted_date,
-)
+from ingest.mail_batch import Parsed, attachment_key, store_all, tag_batch
 from ingest.parse import (
-    Attachment,
+    MAX_PARSE_BYTES,
     ParsedMessage,
     parse_many,
     parse_message,
     start_parse_worker,
 )
-from ingest.tagging import TaggingRules, bulk_reason, is_accounting, people_in
+from ingest.tagging import TaggingRules
 from models.clock import Clock
-from models.enums import ItemKind, LegalBasis, ParseStatus, Role
-from models.errors import InvalidInput
+from models.enums import ItemKind, LegalBasis, ParseStatus
 from models.policy import Policy
 from models.tables import Item, LedgerEntry
 from storage.blobs import BlobStore, StoredBlob
-from storage.engine import transaction, wal_checkpoints_in_background
-from storage.items import add_item, link_subjects, set_text, stamp_expiry
-from storage.registry import NewIdentifier, add_subject, find_subject_by_email
+from storage.bulk import insert_ignoring_conflicts
+from storage.engine import transaction, wal_checkpoints_in_background, write_transaction
+from storage.items import stamp_expiry
 
 __all__ = ["IngestSummary", "MailIngestor", "RawMessage"]
+
+log = logging.getLogger("gallra.ingest")
 
 
 @dataclass(frozen=True)
@@ -141,6 +135,7 @@ class MailIngestor:
         clock: Clock,
         *,
         parse_workers: int = 0,
+        max_parse_bytes: int = MAX_PARSE_BYTES,
     ) -> None:
         self.engine = engine
         self.blobs = blobs
@@ -148,6 +143,7 @@ class MailIngestor:
         self.rules = rules
         self.clock = clock
         self._workers = parse_workers
+        self._max_parse = max_parse_bytes
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> MailIngestor:
@@ -183,9 +179,11 @@ class MailIngestor:
         """Start parsing now (in worker processes when configured); the result when called."""
         pool = self._parse_pool() if len(datas) >= 8 else None
         if pool is None:
-            return lambda: [parse_message(data) for data in datas]
+            return lambda: parse_many(datas, self._max_parse)
         shares = balanced_shares([len(data) for data in datas], self._workers)
-        futures = [pool.submit(parse_many, [datas[i] for i in share]) for share in shares]
+        futures = [
+            pool.submit(parse_many, [datas[i] for i in share], self._max_parse) for share in shares
+        ]
 
         def collect() -> list[ParsedMessage]:
             merged: list[ParsedMessage] = [ParsedMessage()] * len(datas)
@@ -340,11 +338,19 @@ class MailIngestor:
                 ]
                 # Matched by sha256, not by order: a RETURNING that must keep the order of
                 # its rows costs SQLite one statement a row.
+                # Another ingest of the same mailbox may have committed one of these since
+                # the look-up: the unique index turns that into a skipped row, counted as
+                # a duplicate, never into a second item.
                 returned = session.execute(
-                    insert(Item).returning(col(Item.sha256), col(Item.id)), rows
+                    insert_ignoring_conflicts(session, Item).returning(
+                        col(Item.sha256), col(Item.id)
+                    ),
+                    rows,
                 ).all()
                 by_sha = dict(returned)
-                new_ids = {sha: by_sha[sha] for sha in fresh}
+                new_ids = {sha: by_sha[sha] for sha in fresh if sha in by_sha}
+                summary.duplicates += len(fresh) - len(new_ids)
+                fresh = {sha: m for sha, m in fresh.items() if sha in by_sha}
             if in_commit is not None:
                 in_commit(session)
         summary.new += len(new_ids)
@@ -379,55 +385,49 @@ class MailIngestor:
         attachments: dict[str, StoredBlob],
         summary: IngestSummary,
     ) -> None:
-        """The bulk path; if it fails, the per-message path with a savepoint each."""
+        """Tag the batch in one transaction; if that fails, each message alone (same tagger).
+
+        A message that fails alone is flagged as a parse error in its own
+        savepoint; the others of the batch are tagged as usual.
+        """
         try:
-            with transaction(self.engine) as session:
-                counts = tag_batch(
-                    session,
-                    entries,
-                    attachments=attachments,
-                    policy=self.policy,
-                    rules=self.rules,
-                    now=self.clock.now(),
-                )
-        except Exception:
+            with write_transaction(self.engine) as session:
+                counts = self._tag_batch(session, entries, attachments)
+        except Exception as exc:
+            log.warning("tagging a batch failed (%s): tagging its messages one by one",
+                        type(exc).__name__)  # fmt: skip
             summary.tagged_one_by_one += 1
-            with transaction(self.engine) as session:
+            with write_transaction(self.engine) as session:
                 for entry in entries:
-                    self._parse_safely(session, entry.item_id, data[entry.item_id], summary)
+                    self._tag_alone(session, entry, attachments, summary)
             return
-        for name, value in counts.items():
-            setattr(summary, name, getattr(summary, name) + value)
+        _add_counts(summary, counts)
 
-    def finish_pending(self) -> IngestSummary:
-        """Parse and tag items a crash left `pending` (bytes read back from the store)."""
-        summary = IngestSummary()
-        with Session(self.engine) as session:
-            pending = list(
-                session.exec(
-                    select(Item.id, Item.blob_key).where(
-                        Item.parse_status == ParseStatus.PENDING.value,
-                        Item.kind == ItemKind.EMAIL.value,
-                    )
-                )
-            )
-        for item_id, key in pending:
-            assert item_id is not None
-            with self.blobs.open(key) as stream:
-                data = stream.read()
-            with transaction(self.engine) as session:
-                self._parse_safely(session, item_id, data, summary)
-        return summary
+    def _tag_batch(
+        self, session: Session, entries: Sequence[Parsed], attachments: dict[str, StoredBlob]
+    ) -> dict[str, int]:
+        return tag_batch(
+            session,
+            entries,
+            attachments=attachments,
+            policy=self.policy,
+            rules=self.rules,
+            now=self.clock.now(),
+        )
 
-    def _parse_safely(
-        self, session: Session, item_id: int, data: bytes, summary: IngestSummary
+    def _tag_alone(
+        self,
+        session: Session,
+        entry: Parsed,
+        attachments: dict[str, StoredBlob],
+        summary: IngestSummary,
     ) -> None:
-        """Parse and tag one item in a savepoint; a failure flags that item, not the batch."""
+        """One message through the batch tagger, in a savepoint; a failure flags that item."""
         try:
             with session.begin_nested():
-                self._parse_and_tag(session, item_id, data, summary)
+                _add_counts(summary, self._tag_batch(session, [entry], attachments))
         except Exception as exc:  # recorded on the item and counted, never swallowed
-            item = session.get(Item, item_id)
+            item = session.get(Item, entry.item_id)
             if item is None:
                 raise
             item.parse_status = ParseStatus.ERROR.value
@@ -436,105 +436,35 @@ class MailIngestor:
             stamp_expiry(session, self.policy, item=item, subject_ids=[])
             summary.parse_errors += 1
 
-    def _parse_and_tag(
-        self, session: Session, item_id: int, data: bytes, summary: IngestSummary
-    ) -> None:
-        item = session.get(Item, item_id)
-        if item is None or item.parse_status != ParseStatus.PENDING.value:
-            return  # another run finished it
-        parsed = parse_message(data)
-        item.received_at = trusted_date(
-            item.source, parsed.date, item.received_at, self.clock.now()
-        )
-        item.message_id = parsed.message_id or f"<sha256:{item.sha256}>"
-        item.title = parsed.subject
-        bulk = bulk_reason(parsed, self.rules)
-        links: list[tuple[int, str, str]] = []
-        provided = False
-        if bulk is None:
-            for role, address in people_in(parsed, self.rules):
-                try:
-                    identifier = NewIdentifier.email(address.address)
-                except InvalidInput:
-                    parsed.problems.append(f"header {role}: an address is not usable")
-                    continue
-                subject = find_subject_by_email(session, address=identifier.value)
-                reason = f"{role}: address matched"
-                if subject is None:
-                    name = address.name or address.address.partition("@")[0]
-                    subject = add_subject(
-                        session,
-                        display_name=name[:200],
-                        roles=[Role.PROSPECT],
-                        identifiers=[identifier],
+    def finish_pending(self) -> IngestSummary:
+        """Parse and tag items a crash left `pending` (bytes read back from the store)."""
+        summary = IngestSummary()
+        with Session(self.engine) as session:
+            pending = list(
+                session.exec(
+                    select(Item).where(
+                        Item.parse_status == ParseStatus.PENDING.value,
+                        Item.kind == ItemKind.EMAIL.value,
                     )
-                    summary.prospects_created += 1
-                    reason = f"{role}: unknown address, new prospect"
-                assert subject.id is not None
-                links.append((subject.id, role, reason))
-                provided = provided or role == "from"
-        status, item.parse_error = status_of(parsed, bulk)
-        item.parse_status = status.value
-        if status is ParseStatus.ERROR:
-            summary.parse_errors += 1
-        elif status is ParseStatus.SKIPPED:
-            summary.skipped_bulk += 1
-        elif status is ParseStatus.WARNING:
-            summary.parse_warnings += 1
-        item.provided_by_subject = provided
-        session.add(item)
-        link_subjects(session, item_id=item_id, links=links)
-        subject_ids = [subject_id for subject_id, _, _ in links]
-        names = [a.name for _, a in parsed.participants() if a.name]
-        set_text(
-            session,
-            item_id=item_id,
-            body="\n".join(
-                [
-                    parsed.subject,
-                    " ".join(names),
-                    *(a.filename for a in parsed.attachments),
-                    parsed.text,
-                ]
-            ),
-        )
-        stamp_expiry(session, self.policy, item=item, subject_ids=subject_ids)
-        for attachment in parsed.attachments:
-            self._attachment(session, item, attachment, links)
-            summary.attachments += 1
+                )
+            )
+        for item in pending:
+            assert item.id is not None
+            with self.blobs.open(item.blob_key) as stream:
+                parsed = parse_message(stream.read(), max_bytes=self._max_parse)
+            payloads = {a.sha256: a.data for a in parsed.attachments}
+            attachments = store_all(self.blobs, payloads, attachment_key)
+            entry = Parsed(
+                item.id, item.sha256, item.source, item.source_ref, item.received_at, parsed
+            )
+            with write_transaction(self.engine) as session:
+                current = session.get(Item, item.id)
+                if current is None or current.parse_status != ParseStatus.PENDING.value:
+                    continue  # another run finished it
+                self._tag_alone(session, entry, attachments, summary)
+        return summary
 
-    def _attachment(
-        self,
-        session: Session,
-        parent: Item,
-        attachment: Attachment,
-        links: list[tuple[int, str, str]],
-    ) -> None:
-        sha, filename = attachment.sha256, attachment.filename
-        stored = self.blobs.put(
-            attachment_key(sha), io.BytesIO(attachment.data), expected_sha256=sha
-        )
-        accounting = is_accounting(filename, self.rules)
-        item = add_item(
-            session,
-            stored=stored,
-            kind=ItemKind.ATTACHMENT,
-            source=parent.source,
-            source_ref=parent.source_ref,
-            received_at=parent.received_at,
-            purpose="accounting" if accounting else "agreement",
-            legal_basis=LegalBasis.LEGAL_OBLIGATION if accounting else LegalBasis.CONTRACT,
-            title=filename,
-            mime_type=attachment.content_type,
-            parent_id=parent.id,
-            provided_by_subject=parent.provided_by_subject,
-            parse_status=ParseStatus.OK,
-        )
-        assert item.id is not None
-        link_subjects(
-            session,
-            item_id=item.id,
-            links=[(sid, role, f"attachment of item {parent.id}") for sid, role, _ in links],
-        )
-        set_text(session, item_id=item.id, body=filename)
-        stamp_expiry(session, self.policy, item=item, subject_ids=[sid for sid, _, _ in links])
+
+def _add_counts(summary: IngestSummary, counts: dict[str, int]) -> None:
+    for name, value in counts.items():
+        setattr(summary, name, getattr(summary, name) + value)

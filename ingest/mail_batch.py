@@ -93,6 +93,28 @@ def store_all(
     return {sha: stored[key_of(sha)] for sha in payloads}
 
 
+def _bound_new_prospects(
+    entries: Sequence[Parsed],
+    people: dict[int, list[tuple[str, str]]],
+    owner: dict[str, int],
+    rules: TaggingRules,
+) -> None:
+    """Drop the unknown addresses of a message that would register too many new people.
+
+    Its known people stay tied; the rest are left out and the reason is
+    flagged, so one message cannot fill the registry with prospects.
+    """
+    for entry in entries:
+        found = people[entry.item_id]
+        unknown = {value for _, value in found if value not in owner}
+        if len(unknown) > rules.max_new_prospects:
+            people[entry.item_id] = [(role, v) for role, v in found if v in owner]
+            entry.message.problems.append(
+                f"headers: {len(unknown)} unknown addresses, over mail.max_new_prospects "
+                f"({rules.max_new_prospects}): none registered"
+            )
+
+
 def tag_batch(
     session: Session,
     entries: Sequence[Parsed],
@@ -139,7 +161,10 @@ def tag_batch(
             )
         ).all()
     )
-    missing = [value for value in names if value not in owner]
+    _bound_new_prospects(entries, people, owner, rules)
+    missing = list(
+        dict.fromkeys(v for found in people.values() for _, v in found if v not in owner)
+    )
     if missing:
         new_ids = insert_numbered(
             session,

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from itertools import accumulate
 from typing import Literal, TypeVar
 
-from sqlalchemy import delete
+from sqlalchemy import case, delete
 from sqlmodel import Session, col, select
 
 from ingest.batching import DEFAULT_BATCH_BYTES, bounded_batches
@@ -26,6 +26,7 @@ from ingest.imap import NETWORK_ERRORS, FetchedMessage, ImapMailbox, per_command
 from ingest.mail import IngestSummary, MailIngestor, RawMessage
 from models.tables import Item, SyncState, UnfetchedMessage
 from models.types import utcnow
+from storage.bulk import upsert
 from storage.engine import transaction
 
 __all__ = ["FolderReport", "Progress", "SyncOptions", "sync_mailbox"]
@@ -65,14 +66,35 @@ def _state(session: Session, source: str, folder: str) -> SyncState | None:
 def _save_state(
     source: str, folder: str, uidvalidity: int, last_uid: int
 ) -> Callable[[Session], None]:
+    """The batch's sync-state update, one upsert: two syncs of one source can race here."""
+
     def save(session: Session) -> None:
-        state = _state(session, source, folder)
-        if state is None:
-            state = SyncState(source=source, folder=folder, uidvalidity=uidvalidity)
-        state.uidvalidity = uidvalidity
-        state.last_uid = max(last_uid, state.last_uid if state.uidvalidity == uidvalidity else 0)
-        state.updated_at = utcnow()
-        session.add(state)
+        table = SyncState.__table__  # type: ignore[attr-defined]
+        upsert(
+            session,
+            SyncState,
+            {
+                "source": source,
+                "folder": folder,
+                "uidvalidity": uidvalidity,
+                "last_uid": last_uid,
+                "updated_at": utcnow(),
+            },
+            keys=["source", "folder"],
+            update=lambda new: {
+                "uidvalidity": new.uidvalidity,
+                # Never backwards within one UIDVALIDITY; anew after it changed.
+                "last_uid": case(
+                    (
+                        (table.c.uidvalidity == new.uidvalidity)
+                        & (table.c.last_uid > new.last_uid),
+                        table.c.last_uid,
+                    ),
+                    else_=new.last_uid,
+                ),
+                "updated_at": new.updated_at,
+            },
+        )
 
     return save
 

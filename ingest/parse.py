@@ -22,6 +22,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
+from email.policy import Compat32
 from functools import cached_property
 from html.parser import HTMLParser
 from typing import ClassVar
@@ -98,6 +99,28 @@ class ParsedMessage:
         ]
 
 
+class _Lenient(Compat32):
+    """compat32, but a header of raw 8-bit bytes is read as text, never as a Header object.
+
+    compat32 hands such a header (RFC 6532 UTF-8, or Latin-1 written raw by an
+    old mailer) back as a Header in the 'unknown-8bit' charset: str() of it
+    turns every such byte into U+FFFD, and the callers that expect a str
+    (`get_filename`, `get('Content-Disposition').lower()`) raise. Here it is
+    decoded as UTF-8, else Windows-1252, like a body without a charset.
+    """
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # surrogate-escaped raw bytes
+            raw = value.encode("ascii", "surrogateescape")
+            return _NEWLINES.sub(" ", _decode_bytes(raw, None)[0]).strip()
+        return str(super().header_fetch_parse(name, value))
+
+
+LENIENT = _Lenient()
+
+
 def _decode_bytes(data: bytes, charset: str | None) -> tuple[str, bool]:
     """Text of `data`; the flag is True when the declared charset had to be replaced."""
     if charset:
@@ -113,56 +136,104 @@ def _decode_bytes(data: bytes, charset: str | None) -> tuple[str, bool]:
     return data.decode("latin-1", errors="replace"), True  # unreachable: latin-1 decodes all
 
 
-def decode_header_value(raw: str) -> str:
-    """RFC 2047 encoded words decoded with charset fallbacks; folding removed."""
-    parts: list[str] = []
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+_FOLDING = re.compile(r"\r?\n(?=[ \t])")
+_NEWLINES = re.compile(r"\s*\r?\n\s*")
+# An addr-spec as it can appear inside a display name (to flag a name that shows another).
+_ADDRESS_IN_TEXT = re.compile(r"[\w.+'=-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def _word_bytes(encoding: str, text: str) -> bytes | None:
+    """The bytes of one encoded word's text (B or Q), None when they do not decode."""
+    data = text.encode("ascii", "surrogateescape")
     try:
-        chunks = email.header.decode_header(raw)
-    except (ValueError, LookupError, AssertionError):
-        chunks = [(raw, None)]
-    for value, charset in chunks:
-        if isinstance(value, bytes):
-            parts.append(_decode_bytes(value, charset)[0])
-        else:
-            parts.append(value)
-    text = "".join(parts) if len(chunks) > 1 else (parts[0] if parts else "")
-    return re.sub(r"\s*\r?\n\s*", " ", text).strip()
+        if encoding in "bB":
+            return binascii.a2b_base64(data + b"=" * (-len(data) % 4), strict_mode=True)
+        return binascii.a2b_qp(data, header=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def decode_header_value(raw: str) -> str:
+    """RFC 2047 encoded words decoded with charset fallbacks; folding removed; never raises.
+
+    Whitespace between two encoded words is dropped (RFC 2047 6.2), any other
+    is kept: "Re: =?utf-8?q?M=C3=B6te?=" is "Re: Möte", not "Re:Möte".
+    Adjacent words in one charset are decoded together, so a letter a sender
+    split across two words comes out whole. A word that does not decode is
+    kept as it was written.
+    """
+    text = _FOLDING.sub("", raw)
+    parts: list[str] = []
+    pending: list[bytes] = []  # bytes of adjacent encoded words in `charset`
+    charset = ""
+    last_was_word = False
+    position = 0
+
+    def flush() -> None:
+        if pending:
+            parts.append(_decode_bytes(b"".join(pending), charset)[0])
+            pending.clear()
+
+    for match in _ENCODED_WORD.finditer(text):
+        between = text[position : match.start()]
+        position = match.end()
+        data = _word_bytes(match.group(2), match.group(3))
+        if data is None:
+            flush()
+            parts.append(between + match.group(0))
+            last_was_word = False
+            continue
+        word_charset = match.group(1).partition("*")[0].lower()  # RFC 2231 language dropped
+        if not (last_was_word and not between.strip()):
+            flush()
+            parts.append(between)
+        elif word_charset != charset:
+            flush()
+        charset = word_charset
+        pending.append(data)
+        last_was_word = True
+    flush()
+    parts.append(text[position:])
+    return _NEWLINES.sub(" ", "".join(parts)).strip()
 
 
 def _raw_header(message: Message, name: str) -> list[str]:
-    """A header's values as text; raw 8-bit bytes (RFC 6532 UTF-8) decoded, not replaced.
-
-    compat32 hands a header holding non-ASCII bytes back as a Header in the
-    'unknown-8bit' charset, whose str() turns every such byte into U+FFFD.
-    """
-    texts: list[str] = []
-    for value in message.get_all(name) or []:
-        if isinstance(value, email.header.Header):
-            raw = b"".join(
-                part if isinstance(part, bytes) else part.encode("ascii", "surrogateescape")
-                for part, _ in email.header.decode_header(value)
-            )
-            texts.append(_decode_bytes(raw, None)[0])
-        else:
-            texts.append(str(value))
-    return texts
+    """A header's values as text (the lenient policy already decoded raw 8-bit bytes)."""
+    return [v if isinstance(v, str) else str(v) for v in message.get_all(name) or []]
 
 
 def _addresses(values: list[str], problems: list[str], header: str) -> list[Address]:
+    """The addresses of an address header, parsed before any encoded word is decoded.
+
+    RFC 2047 forbids an encoded word from being an address or carrying the
+    specials that delimit one, so the list is split and each addr-spec read on
+    the text as it came; only then are the display names decoded. A name that
+    decodes to another address is flagged: it is never what ties the message
+    to a person, the addr-spec is.
+    """
     found: list[Address] = []
-    decoded = [decode_header_value(v) for v in values]
+    unfolded = [_FOLDING.sub("", value) for value in values]
     try:
-        pairs = email.utils.getaddresses(decoded)
+        pairs = email.utils.getaddresses(unfolded)
     except (ValueError, IndexError, TypeError, RecursionError):
         # Python's address parser recurses per entry: a huge header overflows it.
         problems.append(f"header {header}: unparseable address list; addresses scanned")
-        pairs = [("", match) for value in decoded for match in _ADDR_SPEC.findall(value)]
-    for name, address in pairs:
-        address = address.strip().strip("<>").lower()
-        if "@" in address and " " not in address:
-            found.append(Address(name.strip(), address))
-        elif address or name:
-            problems.append(f"header {header}: an entry is not an address")
+        pairs = [("", match) for value in unfolded for match in _ADDR_SPEC.findall(value)]
+    for raw_name, raw_address in pairs:
+        address = raw_address.strip().strip("<>").lower()
+        name = decode_header_value(raw_name)
+        if "@" not in address or " " in address or _ENCODED_WORD.search(address):
+            if address or name:
+                problems.append(f"header {header}: an entry is not an address")
+            continue
+        shown = {a.lower() for a in _ADDRESS_IN_TEXT.findall(name)}
+        if shown - {address}:
+            problems.append(
+                f"header {header}: a display name shows another address than its own; "
+                "tied by the address only"
+            )
+        found.append(Address(name.strip(), address))
     return found
 
 
@@ -249,13 +320,21 @@ def _date(values: list[str], problems: list[str]) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def parse_message(raw: bytes) -> ParsedMessage:
+MAX_PARSE_BYTES = 50 * 1024 * 1024  # mail.max_parse_mb's default
+
+
+def parse_message(raw: bytes, *, max_bytes: int = MAX_PARSE_BYTES) -> ParsedMessage:
     """Read what can be read from `raw`; never raises on malformed input.
 
     A message the MIME parser cannot take at all (e.g. multiparts nested
     past Python's recursion limit) is read for its headers only and marked
-    `fatal`, so it is still tagged and listed as a parse error.
+    `fatal`, so it is still tagged and listed as a parse error. A message
+    over `max_bytes` is read for its headers only and flagged: the parser
+    holds several copies of what it parses, and the raw bytes are stored
+    whole either way.
     """
+    if len(raw) > max_bytes:
+        return _headers_only(raw, max_bytes)
     try:
         fast = _single_text_part(raw)
         if fast is not None:
@@ -266,13 +345,29 @@ def parse_message(raw: bytes) -> ParsedMessage:
     except (LookupError, ValueError, TypeError, AttributeError, IndexError, RecursionError):
         pass  # the full parser below reads it, or records why it cannot
     try:
-        return _parse(email.message_from_bytes(raw))
+        return _parse(email.message_from_bytes(raw, policy=LENIENT))
     except (RecursionError, LookupError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        headers = email.parser.BytesHeaderParser().parsebytes(raw)
+        headers = email.parser.BytesHeaderParser(policy=LENIENT).parsebytes(raw)
         parsed = _parse_headers(headers, ParsedMessage())
         parsed.fatal = f"MIME structure unreadable ({type(exc).__name__})"
         parsed.problems.append(f"message: {parsed.fatal}")
         return parsed
+
+
+def _headers_only(raw: bytes, max_bytes: int) -> ParsedMessage:
+    """The header block of an oversized message (its body is neither copied nor parsed)."""
+    end = _HEADER_END.search(raw, 0, min(len(raw), 1024 * 1024))
+    block = raw[: end.start()] if end is not None else raw[: 64 * 1024]
+    parsed = _parse_headers(
+        email.parser.BytesHeaderParser(policy=LENIENT).parsebytes(block + b"\n\n"),
+        ParsedMessage(),
+    )
+    megabytes = len(raw) / (1024 * 1024)
+    parsed.problems.append(
+        f"message: {megabytes:.0f} MB, over mail.max_parse_mb ({max_bytes // (1024 * 1024)}): "
+        "stored whole, headers indexed, body and attachments not parsed"
+    )
+    return parsed
 
 
 def _single_text_part(raw: bytes) -> ParsedMessage | None:
@@ -287,7 +382,7 @@ def _single_text_part(raw: bytes) -> ParsedMessage | None:
     end = _HEADER_END.search(raw)
     if end is None:
         return None
-    head = email.parser.BytesHeaderParser().parsebytes(raw[: end.start()] + b"\n\n")
+    head = email.parser.BytesHeaderParser(policy=LENIENT).parsebytes(raw[: end.start()] + b"\n\n")
     if head.defects or head.get_content_type() not in ("text/plain", "text/html"):
         return None
     if head.get_filename() or "attachment" in (head.get("Content-Disposition") or "").lower():
@@ -323,7 +418,7 @@ def _headers_and_body(raw: bytes) -> tuple[Message, bytes] | None:
     end = _HEADER_END.search(raw)
     if end is None:
         return None
-    head = email.parser.BytesHeaderParser().parsebytes(raw[: end.start()] + b"\n\n")
+    head = email.parser.BytesHeaderParser(policy=LENIENT).parsebytes(raw[: end.start()] + b"\n\n")
     if head.defects:
         return None
     return head, raw[end.end() :]
@@ -401,7 +496,7 @@ def delimiter_lines(body: bytes, boundary: bytes) -> list[tuple[int, int, bool]]
 def _part_headers(part: bytes) -> tuple[Message, bytes] | None:
     """A part's header block (which may be empty) and its body."""
     if part.startswith((b"\r\n", b"\n")):
-        return email.message.Message(), part[2 if part.startswith(b"\r\n") else 1 :]
+        return email.message.Message(policy=LENIENT), part[2 if part.startswith(b"\r\n") else 1 :]
     return _headers_and_body(part)
 
 
@@ -516,7 +611,7 @@ def decoded_payload(part: Message) -> object:
 def html_body(raw: bytes) -> str | None:
     """The first HTML body part of a message, decoded (for display); None without one."""
     try:
-        message = email.message_from_bytes(raw)
+        message = email.message_from_bytes(raw, policy=LENIENT)
         for part in message.walk():
             if part.get_content_type() != "text/html" or part.get_filename():
                 continue
@@ -528,12 +623,12 @@ def html_body(raw: bytes) -> str | None:
     return None
 
 
-def parse_many(datas: list[bytes]) -> list[ParsedMessage]:
+def parse_many(datas: list[bytes], max_bytes: int = MAX_PARSE_BYTES) -> list[ParsedMessage]:
     """`parse_message` over a list (one call per worker process, not one per message).
 
     Attachments are hashed here, in the worker, for the ingest that stores them.
     """
-    parsed = [parse_message(data) for data in datas]
+    parsed = [parse_message(data, max_bytes=max_bytes) for data in datas]
     for message in parsed:
         for attachment in message.attachments:
             _ = attachment.sha256

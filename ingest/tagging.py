@@ -18,6 +18,8 @@ class TaggingRules:
     bulk_domains: frozenset[str] = frozenset()
     skip_bulk: bool = True
     accounting_patterns: tuple[str, ...] = ("faktura", "invoice", "kvitto", "receipt")
+    max_addresses: int = 100  # a message naming more is tied to nobody, and flagged
+    max_new_prospects: int = 20  # at most this many people registered from one message
 
     @classmethod
     def build(
@@ -27,6 +29,8 @@ class TaggingRules:
         bulk_domains: Iterable[str] = (),
         skip_bulk: bool = True,
         accounting_patterns: Iterable[str] = (),
+        max_addresses: int = 100,
+        max_new_prospects: int = 20,
     ) -> TaggingRules:
         """Normalised rules (lower-case addresses and domains)."""
         return cls(
@@ -34,6 +38,8 @@ class TaggingRules:
             bulk_domains=frozenset(d.strip().lower().lstrip("@") for d in bulk_domains),
             skip_bulk=skip_bulk,
             accounting_patterns=tuple(p.lower() for p in accounting_patterns),
+            max_addresses=max_addresses,
+            max_new_prospects=max_new_prospects,
         )
 
 
@@ -54,7 +60,15 @@ def bulk_reason(message: ParsedMessage, rules: TaggingRules) -> str | None:
 
 
 def people_in(message: ParsedMessage, rules: TaggingRules) -> list[tuple[str, Address]]:
-    """(role, address) of everyone but the practice, first role per address kept."""
+    """(role, address) of everyone but the practice, in header order.
+
+    One person reached by several addresses, or one address in several
+    headers, is decided once: the first role in the order From, To, Cc,
+    Reply-To is kept (the batch tagger keeps it per person too). A message
+    that names more than `max_addresses` people is tied to nobody and the
+    reason is added to its problems: one crafted header must not create
+    thousands of people.
+    """
     seen: set[str] = set()
     people: list[tuple[str, Address]] = []
     for role, address in message.participants():
@@ -62,6 +76,12 @@ def people_in(message: ParsedMessage, rules: TaggingRules) -> list[tuple[str, Ad
             continue
         seen.add(address.address)
         people.append((role, address))
+    if len(people) > rules.max_addresses:
+        message.problems.append(
+            f"headers: {len(people)} addresses, over mail.max_addresses "
+            f"({rules.max_addresses}): tied to nobody"
+        )
+        return []
     return people
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime, utcnow
@@ -25,6 +25,7 @@ __all__ = [
     "Item",
     "ItemSubject",
     "ItemText",
+    "JobLock",
     "LedgerEntry",
     "MarketingBlock",
     "Request",
@@ -95,6 +96,15 @@ class Item(SQLModel, table=True):
         Index("ix_item_state_expires", "state", "expires_at"),
         Index("ix_item_state_received", "state", "received_at"),
         Index("ix_item_source_ref", "source", "source_ref"),
+        # One e-mail per content, whatever runs at once: a second insert of the same
+        # message is a conflict the ingest reads as "already stored" (migration 0007).
+        Index(
+            "uq_item_email_sha256",
+            "sha256",
+            unique=True,
+            sqlite_where=text("kind = 'email'"),
+            postgresql_where=text("kind = 'email'"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -232,6 +242,18 @@ class LedgerEntry(SQLModel, table=True):
     detail: str = ""  # JSON: what was verified, counts; never names or addresses
     prev_hash: str
     entry_hash: str = Field(unique=True)
+
+
+class JobLock(SQLModel, table=True):
+    """Who holds a job lock on SQLite (storage.locks), and until when their lease runs.
+
+    `expires_at` is wall-clock seconds (time.time()), never the injectable
+    clock: a run `--now 2030-01-01` must not make a live lock look expired.
+    """
+
+    name: str = Field(primary_key=True)
+    holder: str  # host:pid:nonce, no personal data
+    expires_at: float
 
 
 class MarketingBlock(SQLModel, table=True):

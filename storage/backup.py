@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, BinaryIO, cast
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, select
 
@@ -210,6 +210,7 @@ def restore_index(engine: Engine, index_url: str, blobs: BlobStore, key: str) ->
             check.close()
         if not verdict or verdict[0] != "ok":
             raise StorageError(f"restore: backup {key} fails SQLite's integrity check")
+        _carry_job_locks(engine, tmp)
         with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         engine.dispose()
@@ -218,6 +219,29 @@ def restore_index(engine: Engine, index_url: str, blobs: BlobStore, key: str) ->
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _carry_job_locks(engine: Engine, restored: Path) -> None:
+    """Copy the live job locks into the restored file, so the restore's own lock holds on.
+
+    The restore runs under the exclusive lock (storage.locks); on SQLite that
+    lock is a row of the very file being replaced.
+    """
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("joblock"):
+            return
+        rows = connection.exec_driver_sql("SELECT name, holder, expires_at FROM joblock").all()
+    target = sqlite3.connect(restored)
+    try:
+        has = target.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'joblock'"
+        ).fetchone()
+        if has:
+            target.execute("DELETE FROM joblock")
+            target.executemany("INSERT INTO joblock VALUES (?, ?, ?)", [tuple(r) for r in rows])
+            target.commit()
+    finally:
+        target.close()
 
 
 def _pg_restore_from(blobs: BlobStore, key: str, index_url: str) -> None:

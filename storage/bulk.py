@@ -9,13 +9,14 @@ than the largest before it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-__all__ = ["ConcurrentInsert", "insert_numbered"]
+__all__ = ["ConcurrentInsert", "insert_ignoring_conflicts", "insert_numbered", "upsert"]
 
 
 class ConcurrentInsert(RuntimeError):
@@ -41,3 +42,30 @@ def insert_numbered(session: Session, model: Any, rows: Sequence[dict[str, Any]]
     if len(ids) != len(rows):
         raise ConcurrentInsert(f"{model.__tablename__}: rows were inserted by another writer")
     return ids
+
+
+def insert_ignoring_conflicts(session: Session, model: Any) -> Any:
+    """An INSERT into `model` that skips a row breaking a unique constraint (RETURNING
+    then leaves it out): how a write that lost a race to another process reads."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model).on_conflict_do_nothing()
+
+
+def upsert(
+    session: Session,
+    model: Any,
+    row: dict[str, Any],
+    *,
+    keys: list[str],
+    update: Callable[[Any], dict[str, Any]],
+) -> None:
+    """Insert `row`, or, when a row with the same `keys` exists, set `update(excluded)`.
+
+    One statement: two processes saving the same row at once cannot both
+    insert it, and neither reads a value the other is about to change.
+    """
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(model).values(**row)
+    session.execute(
+        statement.on_conflict_do_update(index_elements=keys, set_=update(statement.excluded))
+    )

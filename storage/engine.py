@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
@@ -25,6 +25,7 @@ __all__ = [
     "scrub_after_delete",
     "transaction",
     "wal_checkpoints_in_background",
+    "write_transaction",
 ]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -87,6 +88,23 @@ def transaction(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Session]:
+    """`transaction`, holding the write lock from its first statement on SQLite.
+
+    SQLite's default transaction reads a snapshot and asks for the write lock
+    at its first write; if another process committed in between, that ask
+    fails at once ("database is locked", no waiting). A transaction that
+    reads and then writes what it read (tagging: look up addresses, then add
+    the new people) starts with BEGIN IMMEDIATE instead, and waits its turn.
+    PostgreSQL needs nothing: its rows lock as they are written.
+    """
+    with transaction(engine) as session:
+        if engine.dialect.name == "sqlite":
+            session.execute(text("BEGIN IMMEDIATE"))
+        yield session
 
 
 @contextmanager

@@ -11,6 +11,8 @@ Tree::
         +-- MasterKeyError       the master key is missing, malformed or the wrong one
         +-- BadBlobKey           a key that could escape the store or is malformed
         +-- LedgerBroken         the deletion ledger's hash chain does not verify
+        +-- JobRunning           a job that must run alone (sweep, restore, key rotation)
+                                 found another one running and waited long enough
 
 Messages name keys and item ids (opaque), never personal data.
 """
@@ -24,6 +26,7 @@ __all__ = [
     "BlobIntegrityError",
     "BlobNotFound",
     "BlobTampered",
+    "JobRunning",
     "KeyUnavailable",
     "LedgerBroken",
     "MasterKeyError",
@@ -61,3 +64,7 @@ class KeyUnavailable(StorageError):
 
 class MasterKeyError(StorageError):
     """The master key is missing, malformed or not the one the key store was made with."""
+
+
+class JobRunning(StorageError):
+    """Another sweep, restore or key rotation holds the index's exclusive lock."""

@@ -124,10 +124,15 @@ def item_deleted(session: Session, item: Item, *, at: datetime, detail: dict[str
 
 
 def verify(session: Session, *, expected_head: LedgerHead | None = None) -> LedgerVerdict:
-    """Walk the chain; report the first entry that does not verify."""
+    """Walk the chain; report the first entry that does not verify.
+
+    An item deleted twice (two `item-deleted` entries for one item id and
+    sha256) breaks the ledger too: each deletion must be recorded once.
+    """
     prev = GENESIS
     expected_seq = 1
     count = 0
+    deleted: dict[tuple[int, str], int] = {}
     query = select(LedgerEntry).order_by(col(LedgerEntry.seq))
     result = session.exec(query.execution_options(yield_per=1000))
     try:
@@ -140,6 +145,15 @@ def verify(session: Session, *, expected_head: LedgerHead | None = None) -> Ledg
                 )
             if _hash(prev, entry) != entry.entry_hash:
                 return LedgerVerdict(False, count, entry.seq, "its content was altered")
+            if entry.action == "item-deleted" and entry.item_id is not None:
+                first = deleted.setdefault((entry.item_id, entry.sha256), entry.seq)
+                if first != entry.seq:
+                    return LedgerVerdict(
+                        False,
+                        count,
+                        entry.seq,
+                        f"item {entry.item_id} is recorded deleted twice (entry {first} too)",
+                    )
             prev = entry.entry_hash
             expected_seq += 1
             count += 1

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, delete, func, update
+from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, col, select
 
 from models.clock import Clock, local_date
@@ -53,6 +53,7 @@ from storage.expiry import recompute
 from storage.holds import held_item_ids
 from storage.keybinding import bind_keys, shred
 from storage.keystore import KeyStore
+from storage.locks import exclusive
 from storage.registry import subject_facts
 
 __all__ = [
@@ -73,6 +74,7 @@ class SweepOptions:
     dry_run: bool = False
     preview_days: int = 0  # with dry_run: what would go within this many days
     batch_size: int = 500
+    lock_wait_seconds: float = 900.0  # how long to wait for a sweep (or restore) running
 
 
 @dataclass
@@ -94,6 +96,8 @@ class SweepResult:
     failures: list[dict[str, Any]] = field(default_factory=list)
     subjects_deleted: int = 0
     would_delete_item_ids: list[int] = field(default_factory=list)
+    # Dry run: each item that would go, with its recomputed rule and first deletable day.
+    would_delete: list[dict[str, Any]] = field(default_factory=list)
     ledger_head: dict[str, Any] = field(default_factory=dict)
     report_id: int | None = None
     subject_keys_destroyed: int = 0
@@ -210,6 +214,17 @@ def _delete_batch(
         return
     done_ids = [item.id for item in done if item.id is not None]
     with transaction(engine) as session:
+        # Only rows still marked here are removed and ledgered: another sweep that got
+        # past the lock (it cannot) or a restore could not make one deletion count twice.
+        marked = set(
+            session.exec(
+                select(Item.id).where(
+                    col(Item.id).in_(done_ids), Item.state == ItemState.DELETING.value
+                )
+            )
+        )
+        done = [item for item in done if item.id in marked]
+        done_ids = [i for i in done_ids if i in marked]
         result.touched_subjects |= set(
             session.exec(
                 select(ItemSubject.subject_id).where(col(ItemSubject.item_id).in_(done_ids))
@@ -398,7 +413,7 @@ def _preview(engine: Engine, policy: Policy, result: SweepResult, until: datetim
         due = _expired_ids(session, until=until, after_id=0, limit=10_000_000)
         held = held_item_ids(session, due)
         facts = {
-            r.id: (r.rule_id, r.size)
+            r.id: (r.rule_id, r.size, r.expires_at)
             for r in session.exec(select(Item).where(col(Item.id).in_(due)))
         }
         session.rollback()  # ...and rolled back: a dry run touches nothing
@@ -407,6 +422,14 @@ def _preview(engine: Engine, policy: Policy, result: SweepResult, until: datetim
     result.would_delete_item_ids = [i for i in due if i not in held]
     result.deleted_by_rule = dict(Counter(facts[i][0] for i in result.would_delete_item_ids))
     result.bytes_freed = sum(facts[i][1] for i in result.would_delete_item_ids)
+    result.would_delete = [
+        {
+            "item_id": i,
+            "rule": facts[i][0],
+            "deletable_from": local_date(expires).isoformat() if (expires := facts[i][2]) else None,
+        }
+        for i in result.would_delete_item_ids
+    ]
 
 
 def run_sweep(
@@ -437,7 +460,24 @@ def run_sweep(
         _preview(engine, policy, result, until)
         result.finished_at = clock.now().isoformat()
         return result
+    with exclusive(engine, wait=options.lock_wait_seconds):
+        _sweep(engine, blobs, policy, clock, options, result, hash_key, sources, keystore)
+    return result
 
+
+def _sweep(
+    engine: Engine,
+    blobs: BlobStore,
+    policy: Policy,
+    clock: Clock,
+    options: SweepOptions,
+    result: SweepResult,
+    hash_key: bytes | None,
+    sources: Erasers,
+    keystore: KeyStore | None,
+) -> None:
+    """The sweep proper, under the exclusive lock (see `run_sweep`)."""
+    now = clock.now()
     with transaction(engine) as session:
         result.expiry_changes = len(recompute(session, policy))
 
@@ -485,7 +525,6 @@ def run_sweep(
         session.add(report)
         session.flush()
         result.report_id = report.id
-    return result
 
 
 def last_recorded_head(session: Session) -> ledger.LedgerHead | None:
@@ -502,8 +541,3 @@ def last_recorded_head(session: Session) -> ledger.LedgerHead | None:
     if not head:
         return None
     return ledger.LedgerHead(int(head["seq"]), str(head["entry_hash"]))
-
-
-def count_live(session: Session) -> int:
-    """How many items are live."""
-    return int(session.exec(select(func.count()).select_from(Item)).one())

@@ -65,7 +65,13 @@ class Dovecot:
     user = "coach"
     password = "dovecot-test-password"
 
-    def __init__(self, *, tls: bool = False, oauth2_introspection_url: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        tls: bool = False,
+        oauth2_introspection_url: str = "",
+        extra_users: tuple[str, ...] = (),
+    ) -> None:
         # Not pytest's tmp_path: its ancestors are 0700 and Dovecot's auth process
         # (user dovecot) must traverse to the users file. Only test credentials live here.
         root = Path(tempfile.mkdtemp(prefix="gallra-dovecot-"))
@@ -105,8 +111,12 @@ class Dovecot:
             )
         (root / "dovecot.conf").write_text(config)
         users = root / "users"
+        self.users = (self.user, *extra_users)  # each with the same test password
         users.write_text(
-            f"{self.user}:{{PLAIN}}{self.password}:5000:5000::{root}/mail/{self.user}\n"
+            "".join(
+                f"{name}:{{PLAIN}}{self.password}:5000:5000::{root}/mail/{name}\n"
+                for name in self.users
+            )
         )
         os.chown(root / "mail", 5000, 5000)
         shutil.chown(users, group="dovecot")
@@ -179,15 +189,15 @@ class Dovecot:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def client(self) -> IMAPClient:
-        """A logged-in client for loading test mail."""
+    def client(self, user: str | None = None) -> IMAPClient:
+        """A logged-in client for loading test mail (the first user unless named)."""
         client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=30)
-        client.login(self.user, self.password)
+        client.login(user or self.user, self.password)
         return client
 
-    def append(self, folder: str, messages: list[bytes]) -> None:
+    def append(self, folder: str, messages: list[bytes], *, user: str | None = None) -> None:
         """APPEND messages to a folder (created if missing)."""
-        with self.client() as client:
+        with self.client(user) as client:
             if not client.folder_exists(folder):
                 client.create_folder(folder)
             for message in messages:
@@ -199,7 +209,7 @@ class Dovecot:
             client.delete_folder(folder)
             client.create_folder(folder)
 
-    def count(self, folder: str) -> int:
+    def count(self, folder: str, *, user: str | None = None) -> int:
         """Messages in a folder."""
-        with self.client() as client:
+        with self.client(user) as client:
             return int(client.select_folder(folder, readonly=True)[b"EXISTS"])

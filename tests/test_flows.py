@@ -89,8 +89,11 @@ def test_nightly_leaves_no_personal_data_in_prefect(
         )
 
     first = nightly()
-    assert first.returncode == 2  # one source failed: the run fails visibly
+    assert first.returncode == 1  # one source failed: the run fails visibly...
     assert b"nightly run failed: nightly steps failed: mail:old-account" in first.stderr
+    failed_report = json.loads(first.stdout)  # ...and still reports every step, as JSON
+    assert failed_report["failed"] == ["mail:old-account"]
+    assert "practice" in failed_report["mail"] and "sweep" in failed_report
     with_ok_source = (cli.home / "gallra.toml").read_text().split("[[mail.sources]]\n")[1]
     (cli.home / "gallra.toml").write_text("[[mail.sources]]\n" + with_ok_source)
     # Months later: the prospects' mail and entries are swept, and Prefect's own record of
@@ -99,7 +102,7 @@ def test_nightly_leaves_no_personal_data_in_prefect(
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["history_pruned"] >= 1
-    assert report["sweep"]["subject_keys_destroyed"] >= 1  # crypto-shredded with the sweep
+    assert report["sweep"]["subject_keys_destroyed"] >= 1, report  # crypto-shredded with the sweep
     assert report["backup"]["size"] > 0  # the index backed up after the sweep...
     assert list((cli.home / "tmp").glob("snapshot-*")) == []  # ...leaving no plaintext copy
     assert b"SQLite format" not in b"".join(
@@ -112,6 +115,8 @@ def test_nightly_leaves_no_personal_data_in_prefect(
     needles += [n.encode("utf-8").lower() for n in names]
     prefect_home = cli.home / "prefect"
     assert (prefect_home / "prefect.db").exists()
+    stored = [p for p in (prefect_home / "storage").rglob("*") if p.is_file()]
+    assert stored == []  # no result, and no pickled exception of the failed step
     assert _scan(prefect_home, needles) == []
     assert _scan(tmpdir, needles) == []
     assert _scan(dovecot.root / "mail", needles)  # the scan does find them where they are

@@ -199,7 +199,7 @@ def test_upgrade_to_short_prefix_indexes_finds_every_prefix_length_as_before(
     with Session(engine) as session:
         before = {n: found(session, word[:n]) for n in range(2, len(word) + 1)}
     assert before[5] == {kept, gone} and before[8] == {kept}
-    migrate(engine)
+    migrate(engine, "0006")
     assert current_revision(engine) == "0006"
     with Session(engine) as session:
         ddl = session.execute(text("SELECT sql FROM sqlite_master WHERE name = 'item_fts'"))

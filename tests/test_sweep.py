@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from models.clock import FixedClock
-from models.enums import HoldKind, LegalBasis
+from models.enums import HoldKind, ItemKind, LegalBasis
 from models.policy import Policy
 from models.tables import Consent, Item, ItemText, LedgerEntry, MarketingBlock, Subject
 from storage import ledger
@@ -252,8 +252,17 @@ def test_a_blob_another_item_uses_is_kept(db: Engine, blobs: BlobStore, policy: 
             subjects=[old.id],
             blob_key="shared/x",
             received=datetime(2020, 1, 1, tzinfo=UTC),
+            kind=ItemKind.ATTACHMENT,  # one attachment in two e-mails: one blob, two items
         )
-        make_item(s, blobs, policy, text="same bytes", subjects=[new.id], blob_key="shared/x")
+        make_item(
+            s,
+            blobs,
+            policy,
+            text="same bytes",
+            subjects=[new.id],
+            blob_key="shared/x",
+            kind=ItemKind.ATTACHMENT,
+        )
         s.commit()
     result = sweep_on(db, blobs, policy, date(2026, 11, 30))
     assert result.deleted == 1 and result.blobs_deleted == 0 and blobs.exists("shared/x")

@@ -5,30 +5,29 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from typing import Annotated, Any
+from typing import Any
 
 import typer
-from sqlmodel import col, select
 
-from gallra.cli_ingest import run_archive
-from gallra.context import app_of
-from gallra.demo_data import DemoLoad, demo_dir, load_demo_facts
-from gallra.output import emit, iso
-from ingest.archives import read_eml_dir
-from models.tables import Subject
-from storage.engine import migrate
-from storage.expiry import kept_until, subject_retention
+from gallra.cli.context import app_of
+from gallra.cli.ingest import run_archive
+from gallra.cli.output import JsonOpt, emit, iso, plural
 
 __all__ = ["demo"]
 
 DEMO_COACH = "coach@example.org"  # the demo practice's own address
 
 
-def demo(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
+def demo(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Load the demo practice (invented people) and print how long each person's data is kept."""
+    from sqlmodel import col, select
+
+    from gallra.demo_data import DemoLoad, demo_dir, load_demo_facts
+    from ingest.archives import read_eml_dir
+    from models.tables import Subject
+    from storage.engine import migrate
+    from storage.expiry import kept_until, subject_retention
+
     gallra = app_of(ctx)
     migrate(gallra.engine)
     # Load the demo people once per home: a person the sweep deleted must stay deleted.
@@ -83,8 +82,8 @@ def demo(
             f"kept until {row['kept_until']}" if row["kept_until"] else "kept while agreement runs"
         )
         lines.append(
-            f"  subject {row['id']:>3} {','.join(row['roles']):<16} {row['items']:>3} items  "
-            f"{kept} (rule {row['rule']})"
+            f"  subject {row['id']:>3} {','.join(row['roles']):<16} "
+            f"{plural(row['items'], 'item'):>9}  {kept} (rule {row['rule']})"
         )
     emit(
         {

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from gallra.context import app_of
-from gallra.output import emit
-from models.policy import Period, Policy, load_policy
-from storage.expiry import recompute
+from gallra.cli.context import app_of
+from gallra.cli.output import JsonOpt, emit, group
+
+if TYPE_CHECKING:
+    from models.policy import Policy
 
 __all__ = ["policy_app"]
 
-policy_app = typer.Typer(help="The retention policy.", no_args_is_help=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+policy_app = group("The retention policy.")
 
 
 def _rule_rows(policy: Policy) -> list[dict[str, Any]]:
@@ -59,6 +59,8 @@ def policy_show(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
 
 def _law_overrides(policy: Policy) -> list[dict[str, str]]:
+    from models.policy import Period
+
     stated = Period.parse(policy.stated_maximum)
     found = []
     for rule in policy.rules:
@@ -90,6 +92,9 @@ def policy_check(
     as_json: JsonOpt = False,
 ) -> None:
     """Validate a policy, say where the law overrides the policy text, and preview its effect."""
+    from models.policy import load_policy
+    from storage.expiry import recompute
+
     gallra = app_of(ctx)
     policy = load_policy(file) if file else gallra.policy
     overrides = _law_overrides(policy)

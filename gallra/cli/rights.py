@@ -3,30 +3,21 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from sqlmodel import select
 
-from gallra import rights
-from gallra.cli_subjects import subject_app
-from gallra.context import app_of, parse_date
-from gallra.output import emit, iso
-from models.enums import IdentifierKind, RequestRight
+from gallra.cli.context import app_of, audit, parse_date
+from gallra.cli.output import JsonOpt, emit, group, iso, plural
+from gallra.cli.subjects import subject_app
+from models.enums import RequestRight
 from models.errors import InvalidInput
-from models.identifiers import normalise_email
-from models.personnummer import parse_personnummer
-from models.tables import Identifier, Subject
-from storage.registry import NewIdentifier, add_identifier
-from storage.requests import close_request, extend_request, open_request, open_requests
 
 __all__ = ["consent_app", "request_app"]
 
-request_app = typer.Typer(help="Data-subject requests and their deadlines.", no_args_is_help=True)
-consent_app = typer.Typer(help="Consents (art. 7).", no_args_is_help=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+request_app = group("Data-subject requests and their deadlines.")
+consent_app = group("Consents (GDPR article 7).")
 NoSweep = Annotated[bool, typer.Option("--no-sweep", help="Leave the deletion to the nightly run.")]
 
 
@@ -41,10 +32,18 @@ def request_open(
     as_json: JsonOpt = False,
 ) -> None:
     """Record a request; access and portability hold the person's data until closed."""
+    from storage.requests import open_request
+
     gallra = app_of(ctx)
     on = parse_date(received, option="--received") if received else gallra.today
     with gallra.session() as session:
         request = open_request(session, subject_id=subject_id, right=right, received_on=on)
+    audit(
+        gallra,
+        "request-open",
+        subject_id=subject_id,
+        detail={"request_id": request.id, "right": right.value},
+    )
     emit(
         {"id": request.id, "deadline": iso(request.deadline)},
         as_json=as_json,
@@ -60,9 +59,14 @@ def request_extend(
     as_json: JsonOpt = False,
 ) -> None:
     """Extend a request by two months (once)."""
+    from storage.requests import extend_request
+
     gallra = app_of(ctx)
     with gallra.session() as session:
         request = extend_request(session, request_id=request_id, reason=reason)
+    audit(
+        gallra, "request-extend", subject_id=request.subject_id, detail={"request_id": request.id}
+    )
     emit(
         {"id": request.id, "deadline": iso(request.deadline)},
         as_json=as_json,
@@ -79,11 +83,19 @@ def request_close(
     as_json: JsonOpt = False,
 ) -> None:
     """Close a request; the hold it placed is lifted."""
+    from storage.requests import close_request
+
     gallra = app_of(ctx)
     with gallra.session() as session:
         request = close_request(
             session, request_id=request_id, outcome=outcome, at=gallra.clock.now(), refused=refused
         )
+    audit(
+        gallra,
+        "request-close",
+        subject_id=request.subject_id,
+        detail={"request_id": request.id, "status": request.status},
+    )
     emit(
         {"id": request.id, "status": request.status},
         as_json=as_json,
@@ -92,31 +104,40 @@ def request_close(
 
 
 def requests_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Open requests with the days left."""
+    """Open requests by deadline, with the person's name and the days left."""
+    from models.tables import Subject
+    from storage.requests import open_requests
+
     gallra = app_of(ctx)
     with gallra.session() as session:
-        rows: list[dict[str, Any]] = [
-            {
-                "id": r.id,
-                "subject_id": r.subject_id,
-                "right": r.right,
-                "received_on": iso(r.received_on),
-                "deadline": iso(r.deadline),
-                "days_left": (r.deadline - gallra.today).days,
-                "extended": bool(r.extension_reason),
-            }
-            for r in open_requests(session)
-        ]
-    emit(
-        rows,
-        as_json=as_json,
-        lines=[
-            f"{r['id']:>4} subject {r['subject_id']:>4} {r['right']:<18} due {r['deadline']} "
-            f"({r['days_left']} days{' OVERDUE' if int(r['days_left']) < 0 else ''})"
-            for r in rows
-        ]
-        or ["no open requests"],
+        rows: list[dict[str, Any]] = []
+        for r in sorted(open_requests(session), key=lambda r: (r.deadline, r.id or 0)):
+            person = session.get(Subject, r.subject_id) if r.subject_id is not None else None
+            rows.append(
+                {
+                    "id": r.id,
+                    "subject_id": r.subject_id,
+                    "name": person.display_name if person is not None else None,
+                    "right": r.right,
+                    "received_on": iso(r.received_on),
+                    "deadline": iso(r.deadline),
+                    "days_left": (r.deadline - gallra.today).days,
+                    "extended": bool(r.extension_reason),
+                }
+            )
+    emit(rows, as_json=as_json, lines=[_request_line(r) for r in rows] or ["no open requests"])
+
+
+def _request_line(row: dict[str, Any]) -> str:
+    left = int(row["days_left"])
+    when = (
+        f"OVERDUE by {plural(-left, 'day')}"
+        if left < 0
+        else ("due today" if left == 0 else f"{plural(left, 'day')} left")
     )
+    who = f"{row['name']} (#{row['subject_id']})" if row["name"] else "person deleted"
+    extended = ", extended" if row["extended"] else ""
+    return f"{row['id']:>4} {row['right']:<18} due {row['deadline']} ({when}{extended})  {who}"
 
 
 def export_cmd(
@@ -129,10 +150,18 @@ def export_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """The access export (DSAR bundle): one zip, written whole or not at all."""
+    from gallra import rights
+
     gallra = app_of(ctx)
     result = rights.export(gallra, subject_id=subject_id, out=out, portable_only=portable_only)
+    audit(
+        gallra,
+        "export",
+        subject_id=subject_id,
+        detail={"items": result["items"], "portable_only": portable_only},
+    )
     lines = [
-        f"export written: {result['items']} items, {result['size']} bytes, "
+        f"export written: {plural(result['items'], 'item')}, {result['size']} bytes, "
         f"sha256 {result['sha256']}"
     ]
     if result["also_about_others"]:
@@ -150,16 +179,31 @@ def erase_cmd(
     no_sweep: NoSweep = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Art. 17: erase a person; prints a certificate without personal data."""
+    """Erasure (GDPR article 17): everything goes but what the law keeps; a certificate."""
+    from dataclasses import asdict
+
+    from gallra import rights
+
     gallra = app_of(ctx)
     cert = rights.erase(gallra, subject_id=subject_id, dry_run=dry_run, run_sweep=not no_sweep)
+    audit(
+        gallra,
+        "erase-preview" if dry_run else "erase",
+        subject_id=subject_id,
+        detail={"deleted": len(cert.deleted), "kept": len(cert.kept)},
+    )
     data = asdict(cert)
     lines = [
-        f"{'would delete' if dry_run else 'deleted'} {len(cert.deleted)} items; "
+        f"{'would delete' if dry_run else 'deleted'} {plural(len(cert.deleted), 'item')}; "
         f"kept {len(cert.kept)}"
     ]
     lines += [
-        f"  kept item {k['item_id']} ({k['kind']}): {k['why']}, until {k['deletable_from']}"
+        f"  kept item {k['item_id']} ({k['kind']}): {k['why']}, "
+        + (
+            f"deletable from {k['deletable_from']}"
+            if k["deletable_from"]
+            else "while an agreement runs"
+        )
         for k in cert.kept
     ]
     if not dry_run:
@@ -173,12 +217,19 @@ def erase_cmd(
 def object_cmd(
     ctx: typer.Context, subject_id: int, no_sweep: NoSweep = False, as_json: JsonOpt = False
 ) -> None:
-    """Art. 21: direct-marketing block; marketing-based items go now."""
-    result = rights.object_to_marketing(app_of(ctx), subject_id=subject_id, run_sweep=not no_sweep)
+    """Objection (GDPR article 21): a direct-marketing block; marketing items go now."""
+    from gallra import rights
+
+    gallra = app_of(ctx)
+    result = rights.object_to_marketing(gallra, subject_id=subject_id, run_sweep=not no_sweep)
+    audit(gallra, "object", subject_id=subject_id, detail={"deleted": result["deleted"]})
     emit(
         result,
         as_json=as_json,
-        lines=[f"marketing blocked for subject {subject_id}; {result['deleted']} items deleted"],
+        lines=[
+            f"marketing blocked for subject {subject_id}; "
+            f"{plural(result['deleted'], 'item')} deleted"
+        ],
     )
 
 
@@ -190,7 +241,11 @@ def consent_give(
     as_json: JsonOpt = False,
 ) -> None:
     """Record a consent."""
-    result = rights.set_consent(app_of(ctx), subject_id=subject_id, purpose=purpose, given=True)
+    from gallra import rights
+
+    gallra = app_of(ctx)
+    result = rights.set_consent(gallra, subject_id=subject_id, purpose=purpose, given=True)
+    audit(gallra, "consent-give", subject_id=subject_id, detail={"purpose": purpose})
     emit(result, as_json=as_json, lines=[f"consent recorded for {purpose}"])
 
 
@@ -202,14 +257,23 @@ def consent_withdraw(
     no_sweep: NoSweep = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Art. 7(3): withdraw; what rested on this consent alone goes, the rest stays."""
+    """Withdraw a consent (article 7(3)): what rested on it alone goes, the rest stays."""
+    from gallra import rights
+
+    gallra = app_of(ctx)
     result = rights.set_consent(
-        app_of(ctx), subject_id=subject_id, purpose=purpose, given=False, run_sweep=not no_sweep
+        gallra, subject_id=subject_id, purpose=purpose, given=False, run_sweep=not no_sweep
+    )
+    audit(
+        gallra,
+        "consent-withdraw",
+        subject_id=subject_id,
+        detail={"purpose": purpose, "deleted": result["deleted"]},
     )
     emit(
         result,
         as_json=as_json,
-        lines=[f"consent for {purpose} withdrawn; {result['deleted']} items deleted"],
+        lines=[f"consent for {purpose} withdrawn; {plural(result['deleted'], 'item')} deleted"],
     )
 
 
@@ -224,7 +288,16 @@ def subject_edit(
     personnummer: Annotated[str | None, typer.Option(help="Set the personnummer.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Art. 16: correct or complete registry data; the change is recorded (fields, not values)."""
+    """Rectification (article 16): correct or complete a person; fields recorded, not values."""
+    from sqlmodel import select
+
+    from models.enums import IdentifierKind
+    from models.identifiers import normalise_email
+    from models.personnummer import parse_personnummer
+    from models.tables import Identifier, Subject
+    from storage.registry import NewIdentifier, add_identifier
+    from storage.requests import close_request, open_request
+
     gallra = app_of(ctx)
     changed: list[str] = []
     with gallra.session() as session:
@@ -283,6 +356,7 @@ def subject_edit(
             at=gallra.clock.now(),
             outcome=json.dumps({"changed": changed}),
         )
+    audit(gallra, "subject-edit", subject_id=subject_id, detail={"changed": changed})
     emit(
         {"subject_id": subject_id, "changed": changed, "request_id": request.id},
         as_json=as_json,

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlmodel import select
 
-from gallra.context import app_of
-from gallra.errors import ConfigError
-from gallra.output import emit
-from gallra.web.passwords import MIN_LENGTH, hash_password
-from gallra.wiring import App
+from gallra.cli.context import app_of
+from gallra.cli.output import JsonOpt, emit
 from models.errors import InvalidInput
-from models.tables import WebUser
-from storage.webauth import set_password
+
+if TYPE_CHECKING:
+    from gallra.wiring import App
 
 __all__ = ["passwd", "read_password", "store_password", "web"]
 
@@ -55,6 +53,9 @@ def read_password(*, env: str | None, file: Path | None, prompt: bool) -> str | 
 
 def store_password(gallra: App, *, username: str, password: str) -> None:
     """Set (or reset) a web login; InvalidInput when the password is too short."""
+    from gallra.web.passwords import MIN_LENGTH, hash_password
+    from storage.webauth import set_password
+
     if not username.strip():
         raise InvalidInput("--user: a login name is required")
     try:
@@ -70,7 +71,7 @@ def passwd(
     user: UserOpt = "coach",
     password_env: PasswordEnvOpt = None,
     password_file: PasswordFileOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Set or reset the web page's login (also unlocks it and ends its sessions)."""
     gallra = app_of(ctx)
@@ -81,30 +82,56 @@ def passwd(
     emit({"user": user, "set": True}, as_json=as_json, lines=[f"web login for {user} set"])
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, or InvalidInput naming the address when it cannot be."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        raise InvalidInput(f"--host {host}: not an address this machine can listen on") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise InvalidInput(
+            f"--port {port}: cannot listen on {host}:{port} ({exc.strerror})"
+        ) from None
+    return sock
+
+
 def web(
     ctx: typer.Context,
     host: Annotated[
         str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
     ] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 8787).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8787).", min=1, max=65535)] = None,
 ) -> None:
     """Serve the coach's web page (search, people, items, rights)."""
+    from gallra.errors import ConfigError
+
+    gallra = app_of(ctx)
+    settings = gallra.settings.web
+    bind, chosen = host or settings.host, port or settings.port
+    from sqlmodel import select
+
+    from models.tables import WebUser
+
+    with gallra.session() as session:
+        if session.exec(select(WebUser)).first() is None:
+            raise ConfigError("web: no login yet; run `gallra passwd` first")
+    sock = listening_socket(bind, chosen)
     import uvicorn
 
     from gallra.web.app import create_app
 
-    gallra = app_of(ctx)
-    with gallra.session() as session:
-        if session.exec(select(WebUser)).first() is None:
-            raise ConfigError("web: no login yet; run `gallra passwd` first")
-    settings = gallra.settings.web
-    bind = host or settings.host
-    sys.stderr.write(f"gallra web on http://{bind}:{port or settings.port}/\n")
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(gallra),
-        host=bind,
-        port=port or settings.port,
         log_level="warning",
         access_log=False,  # URLs carry ids only, but an access log is one more place to scrub
         proxy_headers=False,
     )
+    sys.stderr.write(f"gallra web on http://{bind}:{chosen}/\n")
+    uvicorn.Server(config).run(sockets=[sock])

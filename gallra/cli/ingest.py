@@ -4,27 +4,22 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlmodel import col, func, select
 
-from gallra.context import app_of
-from gallra.errors import ConfigError
-from gallra.jobs import adhoc_source, sync_source
-from gallra.output import emit, iso
-from ingest.archives import batched, read_eml_dir, read_maildir, read_mbox
-from ingest.mail import IngestSummary, MailIngestor, RawMessage
-from models.enums import ParseStatus
-from models.tables import Item, UnfetchedMessage
-from storage.reconcile import reconcile
+from gallra.cli.context import app_of
+from gallra.cli.output import JsonOpt, emit, group, iso, local_time, plural
 
-__all__ = ["doctor", "ingest_app"]
+if TYPE_CHECKING:
+    from gallra.wiring import App
+    from ingest.archives import PassedOver
+    from ingest.mail import IngestSummary, MailIngestor, RawMessage
 
-ingest_app = typer.Typer(help="Pull data in.", no_args_is_help=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON summary.")]
+__all__ = ["doctor", "ingest_app", "run_archive"]
+
+ingest_app = group("Pull data in.")
 
 
 def run_archive(
@@ -36,6 +31,8 @@ def run_archive(
     progress: bool,
 ) -> IngestSummary:
     """Feed an archive through the pipeline in batches, pending leftovers first."""
+    from ingest.archives import batched
+
     total = ingestor.finish_pending()
     done = 0
     batches = ((batch, None) for batch in batched(messages, batch_size, batch_bytes))
@@ -51,8 +48,16 @@ def run_archive(
 
 
 def _one_source(
-    mbox: Path | None, maildir: Path | None, eml_dir: Path | None
+    mbox: Path | None,
+    maildir: Path | None,
+    eml_dir: Path | None,
+    *,
+    suffixes: list[str],
+    passed_over: PassedOver,
 ) -> Iterator[RawMessage]:
+    from gallra.errors import ConfigError
+    from ingest.archives import read_eml_dir, read_maildir, read_mbox
+
     chosen = [p for p in (mbox, maildir, eml_dir) if p is not None]
     if len(chosen) > 1:
         raise ConfigError("ingest mail: give one of --mbox, --maildir, --eml-dir, --imap")
@@ -61,15 +66,17 @@ def _one_source(
     if maildir is not None:
         return read_maildir(maildir)
     assert eml_dir is not None
-    return read_eml_dir(eml_dir)
+    return read_eml_dir(eml_dir, suffixes=suffixes, passed_over=passed_over)
 
 
 def summary_lines(summary: IngestSummary) -> list[str]:
     """A person's view of an ingest summary."""
     return [
-        f"{summary.new} new, {summary.duplicates} duplicates, {summary.skipped_bulk} bulk skipped, "
-        f"{summary.parse_errors} parse errors, {summary.parse_warnings} with warnings",
-        f"{summary.attachments} attachments, {summary.prospects_created} new prospects, "
+        f"{summary.new} new, {plural(summary.duplicates, 'duplicate')}, "
+        f"{summary.skipped_bulk} bulk skipped, {plural(summary.parse_errors, 'parse error')}, "
+        f"{summary.parse_warnings} with warnings",
+        f"{plural(summary.attachments, 'attachment')}, "
+        f"{plural(summary.prospects_created, 'new prospect')}, "
         f"{summary.previously_deleted} already deleted once (not restored)",
     ] + (
         [f"{summary.unfetched} the server would not deliver (tried again next run; gallra doctor)"]
@@ -83,7 +90,13 @@ def ingest_mail(
     ctx: typer.Context,
     mbox: Annotated[Path | None, typer.Option(help="An mbox file.")] = None,
     maildir: Annotated[Path | None, typer.Option(help="A Maildir (subfolders included).")] = None,
-    eml_dir: Annotated[Path | None, typer.Option(help="A folder of .eml files.")] = None,
+    eml_dir: Annotated[
+        Path | None, typer.Option(help="A folder of message files (.eml, .msg; see --suffix).")
+    ] = None,
+    suffix: Annotated[
+        list[str] | None,
+        typer.Option(help="With --eml-dir: read files with this ending too (repeatable)."),
+    ] = None,
     imap: Annotated[
         str | None, typer.Option(help="imaps://USER@HOST[:PORT] (imap:// for plain loopback).")
     ] = None,
@@ -99,14 +112,33 @@ def ingest_mail(
     Raw bytes are stored first, then indexed, tagged and dated. With no option,
     every source in gallra.toml [[mail.sources]] is synced.
     """
+    import gc
+    from dataclasses import asdict
+
+    from gallra.errors import ConfigError
+    from gallra.jobs import adhoc_source, sync_source
+    from ingest.mail import IngestSummary
+
     gallra = app_of(ctx)
+    # A bulk ingest makes many short-lived objects that refcounting frees; the modules
+    # loaded so far need not be traced again (2000 messages: user CPU 3.42 -> 3.22 s).
+    gc.freeze()
+    from ingest.archives import EML_SUFFIXES, PassedOver
+
+    passed_over = PassedOver()
     if mbox is not None or maildir is not None or eml_dir is not None:
         if imap is not None:
             raise ConfigError("ingest mail: give one of --mbox, --maildir, --eml-dir, --imap")
         with gallra.mail_ingestor() as ingestor:
             summary = run_archive(
                 ingestor,
-                _one_source(mbox, maildir, eml_dir),
+                _one_source(
+                    mbox,
+                    maildir,
+                    eml_dir,
+                    suffixes=[*EML_SUFFIXES, *(suffix or [])],
+                    passed_over=passed_over,
+                ),
                 batch_size=gallra.settings.mail.batch_size,
                 batch_bytes=gallra.settings.mail.batch_bytes,
                 progress=sys.stderr.isatty() and not as_json,
@@ -137,8 +169,23 @@ def ingest_mail(
         if on_terminal:
             sys.stderr.write("\n")
     data = asdict(summary)
+    data["passed_over"] = asdict(passed_over)
     data.pop("item_ids")
-    emit(data, as_json=as_json, lines=summary_lines(summary))
+    emit(data, as_json=as_json, lines=summary_lines(summary) + _passed_over_lines(passed_over))
+
+
+def _passed_over_lines(passed: PassedOver) -> list[str]:
+    """What an --eml-dir ingest did not read, by reason (never silently)."""
+    if not passed.total:
+        return []
+    reasons = [
+        (passed.other_suffix, "with another ending (--suffix reads them)"),
+        (passed.outlook_msg, "Outlook .msg (OLE2), not RFC 822 text: not read"),
+        (passed.not_a_message, "not a message (no header at the start)"),
+    ]
+    return [f"passed over {plural(passed.total, 'file')}:"] + [
+        f"  {plural(n, 'file')} {why}" for n, why in reasons if n
+    ]
 
 
 def doctor(
@@ -156,6 +203,11 @@ def doctor(
     as_json: JsonOpt = False,
 ) -> None:
     """What needs a person: parse errors, quarantine, and index/store mismatches."""
+    from dataclasses import asdict
+
+    from gallra.cli.recordings import quarantine_entries
+    from storage.reconcile import reconcile
+
     gallra = app_of(ctx)
     integrity = reconcile(
         gallra.require_index(),
@@ -165,6 +217,47 @@ def doctor(
         repair=repair,
         keystore=gallra.keystore if gallra.settings.keys.encrypt else None,
     )
+    counts, flagged, unfetched = _index_problems(gallra)
+    quarantine = gallra.settings.recordings.quarantine or gallra.settings.home / "quarantine"
+    quarantined = quarantine_entries(quarantine)
+    lines = _status_lines(counts, flagged)
+    if unfetched:
+        lines.append(
+            f"{plural(len(unfetched), 'message')} the server would not deliver "
+            "(tried again every sync):"
+        )
+        lines += [
+            f"  {u['source']} {u['folder']} uid {u['uid']}: {u['reason']}, "
+            f"{plural(u['attempts'], 'attempt')} since {local_time(u['first_failed_at'])}"
+            for u in unfetched
+        ]
+    lines.append(f"quarantined files in {quarantine}: {len(quarantined)}")
+    lines += [f"  {q['file']}: {q['reason']}" for q in quarantined]
+    lines += _integrity_lines(integrity, verify=verify, repair=repair)
+    emit(
+        {
+            "counts": counts,
+            "flagged": flagged,
+            "unfetched": [{**u, "first_failed_at": iso(u["first_failed_at"])} for u in unfetched],
+            "quarantined": quarantined,
+            "integrity": asdict(integrity),
+        },
+        as_json=as_json,
+        lines=lines,
+    )
+    if not integrity.ok and (verify or repair):
+        raise typer.Exit(1)
+
+
+def _index_problems(
+    gallra: App,
+) -> tuple[dict[str, int], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Items by parse status, the flagged ones, and the messages a server would not deliver."""
+    from sqlmodel import col, func, select
+
+    from models.enums import ParseStatus
+    from models.tables import Item, UnfetchedMessage
+
     watched = [ParseStatus.ERROR, ParseStatus.WARNING, ParseStatus.PENDING, ParseStatus.QUARANTINED]
     with gallra.session() as session:
         counts = dict(
@@ -172,13 +265,14 @@ def doctor(
                 select(Item.parse_status, func.count()).group_by(col(Item.parse_status))
             ).all()
         )
-        flagged = list(
-            session.exec(
+        flagged = [
+            {"item_id": i, "kind": k, "status": s, "reason": (r or "")[:300]}
+            for i, k, s, r in session.exec(
                 select(Item.id, Item.kind, Item.parse_status, Item.parse_error)
                 .where(col(Item.parse_status).in_([s.value for s in watched]))
                 .order_by(col(Item.id))
             )
-        )
+        ]
         unfetched = [
             {
                 "source": u.source,
@@ -186,7 +280,7 @@ def doctor(
                 "uid": u.uid,
                 "attempts": u.attempts,
                 "reason": u.reason,
-                "first_failed_at": iso(u.first_failed_at),
+                "first_failed_at": u.first_failed_at,
             }
             for u in session.exec(
                 select(UnfetchedMessage).order_by(
@@ -196,27 +290,20 @@ def doctor(
                 )
             )
         ]
-    rows = [
-        {"item_id": i, "kind": k, "status": s, "reason": (r or "")[:300]} for i, k, s, r in flagged
-    ]
-    from gallra.cli_recordings import quarantine_entries
+    return counts, flagged, unfetched
 
-    quarantine = gallra.settings.recordings.quarantine or gallra.settings.home / "quarantine"
-    quarantined = quarantine_entries(quarantine)
-    lines = [f"items by parse status: {dict(sorted(counts.items()))}"]
-    lines += [f"  item {r['item_id']} ({r['kind']}) {r['status']}: {r['reason']}" for r in rows]
-    if unfetched:
-        noun = "message" if len(unfetched) == 1 else "messages"
-        lines += [f"{len(unfetched)} {noun} the server would not deliver (tried again every sync):"]
-        lines += [
-            f"  {u['source']} {u['folder']} uid {u['uid']}: {u['reason']}, "
-            f"{u['attempts']} attempts since {u['first_failed_at']}"
-            for u in unfetched
-        ]
-    lines += [f"quarantined files in {quarantine}: {len(quarantined)}"]
-    lines += [f"  {q['file']}: {q['reason']}" for q in quarantined]
-    lines += [
-        f"store: {integrity.blobs} blobs, {integrity.rows} rows; "
+
+def _status_lines(counts: dict[str, int], flagged: list[dict[str, Any]]) -> list[str]:
+    total = sum(counts.values())
+    by_status = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    lines = [f"items: {total}" + (f" ({by_status})" if by_status else "")]
+    lines += [f"  item {r['item_id']} ({r['kind']}) {r['status']}: {r['reason']}" for r in flagged]
+    return lines
+
+
+def _integrity_lines(integrity: Any, *, verify: bool, repair: bool) -> list[str]:
+    lines = [
+        f"store: {plural(integrity.blobs, 'blob')}, {plural(integrity.rows, 'row')}; "
         f"{len(integrity.orphan_blobs)} blobs without a row, "
         f"{len(integrity.missing_blobs)} rows without a blob"
         + (
@@ -249,16 +336,4 @@ def doctor(
             + (f", {integrity.orphan_keys_forgotten} forgotten" if repair else "")
         )
     lines += [f"  deleted orphan blob {k} (ledgered)" for k in integrity.orphans_deleted]
-    emit(
-        {
-            "counts": counts,
-            "flagged": rows,
-            "unfetched": unfetched,
-            "quarantined": quarantined,
-            "integrity": asdict(integrity),
-        },
-        as_json=as_json,
-        lines=lines,
-    )
-    if not integrity.ok and (verify or repair):
-        raise typer.Exit(1)
+    return lines

@@ -5,30 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from sqlmodel import col, func, select
 
-from gallra.coach import finish_engagement
-from gallra.context import app_of, parse_date
-from gallra.errors import NotFound
-from gallra.output import emit, iso
+from gallra.cli.context import app_of, audit, parse_date
+from gallra.cli.output import JsonOpt, emit, group, iso, plural
 from models.enums import Role
-from models.personnummer import parse_personnummer
-from models.tables import Engagement, EngagementParty, ItemSubject, Subject
-from storage.expiry import kept_until, recompute, subject_retention
-from storage.registry import (
-    NewIdentifier,
-    add_party,
-    add_subject,
-    identifiers_of,
-    start_engagement,
-)
 
 __all__ = ["engagement_app", "subject_app"]
 
-subject_app = typer.Typer(help="People the practice holds data about.", no_args_is_help=True)
-engagement_app = typer.Typer(help="Coaching agreements.", no_args_is_help=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+subject_app = group("People the practice holds data about.")
+engagement_app = group("Coaching agreements.")
 
 
 @subject_app.command("add")
@@ -44,6 +29,9 @@ def subject_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Register a person."""
+    from models.personnummer import parse_personnummer
+    from storage.registry import NewIdentifier, add_subject
+
     gallra = app_of(ctx)
     identifiers = [NewIdentifier.email(a) for a in email or []]
     identifiers += [NewIdentifier.phone(p) for p in phone or []]
@@ -54,6 +42,7 @@ def subject_add(
         subject = add_subject(
             session, display_name=name, roles=role or [Role.PROSPECT], identifiers=identifiers
         )
+    audit(gallra, "subject-add", subject_id=subject.id)
     emit(
         {"id": subject.id, "roles": subject.role_list},
         as_json=as_json,
@@ -64,6 +53,10 @@ def subject_add(
 @subject_app.command("list")
 def subject_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List subjects with roles and item counts."""
+    from sqlmodel import col, func, select
+
+    from models.tables import ItemSubject, Subject
+
     gallra = app_of(ctx)
     with gallra.session() as session:
         counts = dict(
@@ -82,13 +75,20 @@ def subject_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         for s in subjects
     ]
     lines = [
-        f"{s.id:>5}  {s.display_name:<30} {s.roles:<20} {counts.get(s.id or 0, 0)} items"
+        f"{s.id:>5}  {s.display_name:<30} {s.roles:<20} {plural(counts.get(s.id or 0, 0), 'item')}"
         for s in subjects
     ]
     emit(rows, as_json=as_json, lines=lines or ["no subjects"])
 
 
 def _subject_view(ctx: typer.Context, subject_id: int) -> dict[str, Any]:
+    from sqlmodel import select
+
+    from gallra.errors import NotFound
+    from models.tables import Engagement, EngagementParty, Subject
+    from storage.expiry import kept_until, subject_retention
+    from storage.registry import identifiers_of
+
     gallra = app_of(ctx)
     with gallra.session() as session:
         subject = session.get(Subject, subject_id)
@@ -129,9 +129,10 @@ def _subject_view(ctx: typer.Context, subject_id: int) -> dict[str, Any]:
 def subject_show(ctx: typer.Context, subject_id: int, as_json: JsonOpt = False) -> None:
     """Show a subject, masked, with how long their data is kept."""
     view = _subject_view(ctx, subject_id)
+    audit(app_of(ctx), "view-subject", subject_id=subject_id)
     ret = view["retention"]
     kept = (
-        f"kept until {ret['kept_until']}" if ret["kept_until"] else "kept while the agreement runs"
+        f"kept until {ret['kept_until']}" if ret["kept_until"] else "kept while an agreement runs"
     )
     lines = [
         f"subject {view['id']}: {view['name']}",
@@ -141,12 +142,14 @@ def subject_show(ctx: typer.Context, subject_id: int, as_json: JsonOpt = False) 
             f"  engagement {e['id']}: {e['starts_on']} - {e['ends_on'] or 'running'}"
             for e in view["engagements"]
         ),
-        f"  retention: {kept} (rule {ret['rule']}, {ret['items']} items)",
+        f"  retention: {kept} (rule {ret['rule']}, {plural(ret['items'], 'item')})",
     ]
     emit(view, as_json=as_json, lines=lines)
 
 
 def _restamp(ctx: typer.Context, subject_ids: list[int]) -> int:
+    from storage.expiry import recompute
+
     gallra = app_of(ctx)
     with gallra.session() as session:
         return len(recompute(session, gallra.policy, subject_ids=subject_ids))
@@ -160,16 +163,21 @@ def engagement_start(
     as_json: JsonOpt = False,
 ) -> None:
     """Open an agreement for a client; their items move to the contract rule."""
+    from storage.registry import start_engagement
+
     gallra = app_of(ctx)
     with gallra.session() as session:
         engagement = start_engagement(
             session, client_id=subject_id, starts_on=parse_date(on, option="--on")
         )
     changed = _restamp(ctx, [subject_id])
+    audit(
+        gallra, "engagement-start", subject_id=subject_id, detail={"engagement_id": engagement.id}
+    )
     emit(
         {"id": engagement.id, "client_id": subject_id, "items_restamped": changed},
         as_json=as_json,
-        lines=[f"engagement {engagement.id} started; {changed} items restamped"],
+        lines=[f"engagement {engagement.id} started; {plural(changed, 'item')} restamped"],
     )
 
 
@@ -181,14 +189,18 @@ def engagement_end(
     as_json: JsonOpt = False,
 ) -> None:
     """Record the end of an agreement; expiry of its people's items is recomputed."""
+    from gallra.coach import finish_engagement
+
+    gallra = app_of(ctx)
     done = finish_engagement(
-        app_of(ctx), engagement_id=engagement_id, ends_on=parse_date(on, option="--on")
+        gallra, engagement_id=engagement_id, ends_on=parse_date(on, option="--on")
     )
     changed = done.items_restamped
+    audit(gallra, "engagement-end", detail={"engagement_id": engagement_id})
     emit(
         {"id": engagement_id, "ends_on": iso(done.ends_on), "items_restamped": changed},
         as_json=as_json,
-        lines=[f"engagement {engagement_id} ended; {changed} items restamped"],
+        lines=[f"engagement {engagement_id} ended; {plural(changed, 'item')} restamped"],
     )
 
 
@@ -201,10 +213,15 @@ def engagement_party(
     as_json: JsonOpt = False,
 ) -> None:
     """Link a payer or contact to the engagement they act for."""
+    from storage.registry import add_party
+
     gallra = app_of(ctx)
     with gallra.session() as session:
         add_party(session, engagement_id=engagement_id, subject_id=subject_id, role=role)
     changed = _restamp(ctx, [subject_id])
+    audit(
+        gallra, "engagement-party", subject_id=subject_id, detail={"engagement_id": engagement_id}
+    )
     emit(
         {"engagement_id": engagement_id, "subject_id": subject_id, "items_restamped": changed},
         as_json=as_json,

@@ -2,33 +2,29 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy import func, select
 
-from gallra.context import app_of
-from gallra.errors import ConfigError
-from gallra.jobs import backup_now
-from gallra.output import emit
-from gallra.wiring import App
+from gallra.cli.context import app_of
+from gallra.cli.init import write_secret
+from gallra.cli.output import JsonOpt, emit, group, local_time
 from models.errors import InvalidInput
-from storage.backup import list_backups, replay_after_restore, restore_index
-from storage.keystore import MASTER, MasterKey, data_key_wrap, new_master_key, subject_key
+
+if TYPE_CHECKING:
+    from gallra.wiring import App
 
 __all__ = ["backup_cmd", "keys_app", "restore_cmd"]
 
-keys_app = typer.Typer(
-    help="Encryption keys: status and master-key rotation.", no_args_is_help=True
-)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+keys_app = group("Encryption keys: status and master-key rotation.")
 
 
 def _encrypting(gallra: App) -> None:
+    from gallra.errors import ConfigError
+
     if not gallra.settings.keys.encrypt:
         raise ConfigError("keys: encryption is off (keys.encrypt = false)")
 
@@ -36,6 +32,10 @@ def _encrypting(gallra: App) -> None:
 @keys_app.command("status")
 def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """How many keys exist, by holder; which master key (by fingerprint) is in use."""
+    from sqlalchemy import func, select
+
+    from storage.keystore import MASTER, data_key_wrap, subject_key
+
     gallra = app_of(ctx)
     _encrypting(gallra)
     store = gallra.keystore
@@ -72,15 +72,6 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     )
 
 
-def _write_new_key(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
 @keys_app.command("rotate")
 def rotate(
     ctx: typer.Context,
@@ -98,6 +89,9 @@ def rotate(
     (a crash in between is finished on the next start). With GALLRA_MASTER_KEY,
     the new key is written to --new-key-file and the variable must be updated.
     """
+    from gallra.errors import ConfigError
+    from storage.keystore import MasterKey, new_master_key
+
     gallra = app_of(ctx)
     _encrypting(gallra)
     store = gallra.keystore
@@ -110,14 +104,17 @@ def rotate(
             raise ConfigError(
                 "keys rotate: the master key comes from GALLRA_MASTER_KEY; give --new-key-file"
             )
-        _write_new_key(new_key_file, text)
+        write_secret(new_key_file, text)
         target = new_key_file
     else:
         pending = gallra.settings.next_master_key_path
         pending.unlink(missing_ok=True)  # a leftover of a rotation that never committed
-        _write_new_key(pending, text)
+        write_secret(pending, text)
         target = gallra.settings.master_key_path
-    counts = store.rotate(new)
+    from storage.locks import exclusive
+
+    with exclusive(gallra.require_index()):  # no sweep shreds keys while they are rewrapped
+        counts = store.rotate(new)
     if not from_env:
         gallra.settings.next_master_key_path.replace(target)
     data = {"old": old, "new": new.fingerprint, "key_file": str(target), **counts}
@@ -145,13 +142,16 @@ def backup_cmd(
     erased person can remain in one, and then only as ciphertext whose key
     is destroyed.
     """
+    from gallra.jobs import backup_now
+    from storage.backup import list_backups
+
     gallra = app_of(ctx)
     if list_only:
         found = list_backups(gallra.blobs)
         emit(
             [asdict(b) for b in found],
             as_json=as_json,
-            lines=[f"{b.key}  taken {b.taken_at.isoformat()}" for b in found] or ["no backups"],
+            lines=[f"{b.key}  taken {local_time(b.taken_at)}" for b in found] or ["no backups"],
         )
         return
     result = backup_now(gallra)
@@ -180,6 +180,9 @@ def restore_cmd(
     Stop the web page and the nightly run first. Asks on a terminal; give
     --yes (or GALLRA_ASSUME_YES=1) when unattended.
     """
+    from storage.backup import list_backups, replay_after_restore, restore_index
+    from storage.locks import exclusive
+
     gallra = app_of(ctx)
     found = list_backups(gallra.blobs)
     if latest == (name is not None):
@@ -195,14 +198,15 @@ def restore_cmd(
         if not typer.confirm(f"Replace the index with {chosen.key}?"):
             raise typer.Exit(1)
     engine = gallra.require_index()
-    restore_index(engine, gallra.settings.index_url, gallra.blobs, chosen.key)
-    report = replay_after_restore(
-        engine,
-        gallra.blobs,
-        gallra.keystore if gallra.settings.keys.encrypt else None,
-        gallra.clock.now(),
-        gallra.hash_key,
-    )
+    with exclusive(engine):  # no sweep or rotation may run while the index is replaced
+        restore_index(engine, gallra.settings.index_url, gallra.blobs, chosen.key)
+        report = replay_after_restore(
+            engine,
+            gallra.blobs,
+            gallra.keystore if gallra.settings.keys.encrypt else None,
+            gallra.clock.now(),
+            gallra.hash_key,
+        )
     data = {"restored": chosen.key, **asdict(report)}
     emit(
         data,

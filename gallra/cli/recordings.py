@@ -2,36 +2,27 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from gallra.cli_ingest import ingest_app
-from gallra.coach import assign_item
-from gallra.context import app_of
-from gallra.errors import NotFound
-from gallra.jobs import ingest_recordings
-from gallra.output import emit, iso
-from ingest.recordings import RecordingSummary
+from gallra.cli.context import app_of, audit
+from gallra.cli.output import JsonOpt, emit, group, iso, local_day, plural
 from models.errors import InvalidInput
-from models.tables import Item
-from storage.audit import record
-from storage.blobs import CHUNK, open_for_item
-from storage.listing import unassigned_items
 
-__all__ = ["item_app", "items_app", "quarantine_entries"]
+if TYPE_CHECKING:
+    from gallra.wiring import App
+    from ingest.recordings import RecordingSummary
 
-items_app = typer.Typer(help="Items in the index.", no_args_is_help=True)
-item_app = typer.Typer(help="One item.", no_args_is_help=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+__all__ = ["ingest_recordings_cmd", "item_app", "items_app", "quarantine_entries"]
+
+items_app = group("Items in the index.")
+item_app = group("One item.")
 
 
-@ingest_app.command("recordings")
 def ingest_recordings_cmd(
     ctx: typer.Context,
     folder: Annotated[
@@ -40,6 +31,10 @@ def ingest_recordings_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Take in recorded sessions: checked, stored once, tagged; the source copy removed."""
+    from dataclasses import asdict
+
+    from gallra.jobs import ingest_recordings
+
     gallra = app_of(ctx)
 
     def show(done: RecordingSummary) -> None:
@@ -56,7 +51,7 @@ def ingest_recordings_cmd(
         data,
         as_json=as_json,
         lines=[
-            f"{summary.new} new recordings, {summary.duplicates} already stored, "
+            f"{plural(summary.new, 'new recording')}, {summary.duplicates} already stored, "
             f"{summary.quarantined} quarantined, {summary.unassigned} unassigned, "
             f"{summary.not_yet_stable} still being copied (next run)",
         ],
@@ -66,6 +61,8 @@ def ingest_recordings_cmd(
 @items_app.command("unassigned")
 def items_unassigned(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Items tied to nobody: they fall under the 3-month rule until assigned."""
+    from storage.listing import unassigned_items
+
     gallra = app_of(ctx)
     with gallra.session() as session:
         rows = unassigned_items(session)
@@ -84,8 +81,8 @@ def items_unassigned(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         data,
         as_json=as_json,
         lines=[
-            f"{i.id:>6} {i.kind:<10} {i.received_at.date()}  goes "
-            f"{i.expires_at.date() if i.expires_at else '-'}  {i.title}"
+            f"{i.id:>6} {i.kind:<10} {local_day(i.received_at)}  deletable from "
+            f"{local_day(i.expires_at)}  {i.title}"
             for i in rows
         ]
         or ["nothing unassigned"],
@@ -97,18 +94,26 @@ def item_assign(
     ctx: typer.Context, item_id: int, subject_id: int, as_json: JsonOpt = False
 ) -> None:
     """Tie an item to a person; its expiry is recomputed (a session follows the contract)."""
-    done = assign_item(app_of(ctx), item_id=item_id, subject_id=subject_id)
+    from gallra.coach import assign_item
+
+    gallra = app_of(ctx)
+    done = assign_item(gallra, item_id=item_id, subject_id=subject_id)
+    audit(gallra, "assign", item_id=item_id, subject_id=subject_id)
     emit(
         {
             "item_id": item_id,
             "subject_id": subject_id,
-            "expires_at": done.expires_on,
+            "expires_at": iso(done.expires_at),
             "rule": done.rule_id,
         },
         as_json=as_json,
         lines=[
             f"item {item_id} assigned to subject {subject_id}; rule {done.rule_id}, "
-            f"goes {done.expires_on or 'not yet (contract running)'}"
+            + (
+                f"deletable from {local_day(done.expires_at)}"
+                if done.expires_at
+                else "kept while the agreement runs"
+            )
         ],
     )
 
@@ -123,13 +128,34 @@ def item_get(
     """Write an item's stored bytes (decrypted, checked against its sha256) to --out; audited.
 
     This is how an export bundle made by the export_subject flow is fetched.
+    A download that fails is recorded as failed, with the reason's type.
     """
     gallra = app_of(ctx)
+    try:
+        item = _write_item(gallra, item_id, out)
+    except Exception as exc:
+        audit(gallra, "download-failed", item_id=item_id, detail={"why": type(exc).__name__})
+        raise
+    audit(gallra, "download", item_id=item_id)
+    emit(
+        {"item_id": item_id, "file": str(out), "size": item.size, "sha256": item.sha256},
+        as_json=as_json,
+        lines=[f"item {item_id} written to {out} ({item.size} bytes, sha256 checked)"],
+    )
+
+
+def _write_item(gallra: App, item_id: int, out: Path) -> Any:
+    """The item's bytes to a new file, checked; the item row. Nothing is left on failure."""
+    import hashlib
+
+    from gallra.errors import NotFound
+    from models.tables import Item
+    from storage.blobs import CHUNK, open_for_item
+
     with gallra.session() as session:
         item = session.get(Item, item_id)
-        if item is None:
-            raise NotFound(f"item {item_id}: no such item")
-        record(session, actor="cli", action="download", at=gallra.clock.now(), item_id=item_id)
+    if item is None:
+        raise NotFound(f"item {item_id}: no such item")
     digest = hashlib.sha256()
     try:
         with open_for_item(gallra.blobs, item_id, item.blob_key) as stream, out.open("xb") as sink:
@@ -144,11 +170,7 @@ def item_get(
     if digest.hexdigest() != item.sha256:
         out.unlink(missing_ok=True)
         raise InvalidInput(f"item {item_id}: stored bytes do not match their sha256")
-    emit(
-        {"item_id": item_id, "file": str(out), "size": item.size, "sha256": item.sha256},
-        as_json=as_json,
-        lines=[f"item {item_id} written to {out} ({item.size} bytes, sha256 checked)"],
-    )
+    return item
 
 
 def quarantine_entries(folder: Path) -> list[dict[str, Any]]:

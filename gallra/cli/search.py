@@ -2,41 +2,43 @@
 
 from __future__ import annotations
 
-import getpass
-import sys
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from gallra.context import app_of, parse_date
-from gallra.output import emit, iso
-from models.clock import local_date
+from gallra.cli.context import app_of, cli_actor, parse_date
+from gallra.cli.output import JsonOpt, emit, iso, local_time, plural
 from models.enums import ItemKind, LegalBasis
-from storage.audit import audit_events, record
-from storage.search import CANDIDATES, HIT_END, HIT_START, SearchFilters, SearchHit, search
 
-__all__ = ["audit_cmd", "cli_actor", "search_cmd"]
+if TYPE_CHECKING:
+    from storage.search import SearchFilters, SearchHit
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+__all__ = ["audit_cmd", "kept_text", "search_cmd"]
 
 
-def cli_actor() -> str:
-    """Who runs a command, for the audit trail (the OS account, never a client)."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
+def kept_text(expires_at: Any) -> str:
+    """'kept until 2031-12-31' (the last day kept, Stockholm), or why no date is set yet."""
+    if expires_at is None:
+        return "kept while an agreement runs"
+    return f"kept until {_kept_day(expires_at)}"
+
+
+def _kept_day(expires_at: Any) -> str | None:
+    from models.clock import local_date
+    from storage.expiry import kept_until
+
+    return iso(kept_until(local_date(expires_at)) if expires_at is not None else None)
 
 
 def _kept(hit: SearchHit) -> str | None:
     """The last day kept (the day before the item becomes deletable), Stockholm time."""
-    if hit.expires_at is None:
-        return None
-    return iso(local_date(hit.expires_at) - timedelta(days=1))
+    return _kept_day(hit.expires_at)
 
 
 def _hit_json(hit: SearchHit) -> dict[str, Any]:
+    from storage.search import HIT_END, HIT_START
+
     return {
         "item_id": hit.item_id,
         "kind": hit.kind,
@@ -52,9 +54,7 @@ def _hit_json(hit: SearchHit) -> dict[str, Any]:
     }
 
 
-def _hit_lines(hit: SearchHit, *, bold: bool) -> list[str]:
-    start, end = ("\x1b[1m", "\x1b[0m") if bold else ("[", "]")
-    expires = _kept(hit) or "while the agreement runs"
+def _hit_lines(hit: SearchHit) -> list[str]:
     flags = "".join(
         f" [{flag}]"
         for flag, on in (
@@ -66,19 +66,21 @@ def _hit_lines(hit: SearchHit, *, bold: bool) -> list[str]:
     )
     people = ", ".join(f"{name} (#{sid})" for sid, name in hit.subjects) or "unassigned"
     lines = [
-        f"#{hit.item_id} {hit.kind} {iso(local_date(hit.received_at))} "
-        f"kept until {expires}{flags}  {people}",
+        f"#{hit.item_id} {hit.kind} {local_time(hit.received_at)} "
+        f"{kept_text(hit.expires_at)}{flags}  {people}",
         f"    {hit.title}",
     ]
     if hit.snippet:
-        lines.append("    " + hit.snippet.replace(HIT_START, start).replace(HIT_END, end))
+        lines.append("    " + hit.snippet)
     return lines
 
 
 def search_cmd(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="Words to find (all must match; prefixes count).")],
-    subject: Annotated[int | None, typer.Option(help="Only items of this subject id.")] = None,
+    subject: Annotated[
+        int | None, typer.Option(help="Only items of this subject id (all of a person's items).")
+    ] = None,
     kind: Annotated[list[ItemKind] | None, typer.Option(help="Item kind (repeatable).")] = None,
     date_from: Annotated[
         str | None, typer.Option("--from", help="Received on or after YYYY-MM-DD.")
@@ -97,7 +99,16 @@ def search_cmd(
     offset: Annotated[int, typer.Option(help="Skip this many results.", min=0)] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Find items by words in their subject line, people, text, attachment names or metadata."""
+    """Find items by words in their subject line, people, text, attachment names or metadata.
+
+    QUERY '' lists the newest items that pass the filters, e.g. all of a
+    person's items with `gallra search '' --subject 12`.
+    """
+    import sys
+
+    from storage.audit import record
+    from storage.search import CANDIDATES, SearchFilters, search
+
     gallra = app_of(ctx)
     filters = SearchFilters(
         subject_id=subject,
@@ -120,8 +131,7 @@ def search_cmd(
             subject_id=subject,
             detail={"results": len(page.hits), "filters": _filter_names(filters)},
         )
-    bold = sys.stdout.isatty()
-    lines = [line for hit in page.hits for line in _hit_lines(hit, bold=bold)]
+    lines = [line for hit in page.hits for line in _hit_lines(hit)]
     if page.more:
         lines.append(f"more results: --offset {offset + limit}")
     if page.capped:
@@ -130,6 +140,7 @@ def search_cmd(
         {"hits": [_hit_json(h) for h in page.hits], "more": page.more, "capped": page.capped},
         as_json=as_json,
         lines=lines or ["nothing found"],
+        bold=sys.stdout.isatty(),
     )
 
 
@@ -151,6 +162,8 @@ def audit_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Who viewed, searched, downloaded or changed what, and when (no content)."""
+    from storage.audit import audit_events
+
     gallra = app_of(ctx)
     since = gallra.clock.now() - timedelta(days=days)
     with gallra.session() as session:
@@ -168,10 +181,10 @@ def audit_cmd(
         for e in events
     ]
     lines = [
-        f"{r['at']} {r['actor']:<16} {r['action']:<18}"
-        + (f" subject {r['subject_id']}" if r["subject_id"] else "")
-        + (f" item {r['item_id']}" if r["item_id"] else "")
-        + (f" {r['detail']}" if r["detail"] != "{}" else "")
-        for r in rows
+        f"{local_time(e.at)} {e.actor:<16} {e.action:<18}"
+        + (f" subject {e.subject_id}" if e.subject_id else "")
+        + (f" item {e.item_id}" if e.item_id else "")
+        + (f" {e.detail}" if e.detail != "{}" else "")
+        for e in events
     ]
-    emit(rows, as_json=as_json, lines=lines or ["no events"])
+    emit(rows, as_json=as_json, lines=lines or [f"no events in the last {plural(days, 'day')}"])

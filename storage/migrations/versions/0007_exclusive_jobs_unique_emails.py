@@ -1,0 +1,110 @@
+"""job locks; one e-mail per content (existing duplicates merged, ledgered)
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-04 20:00:00
+
+- `joblock`: the lease row SQLite uses for jobs that must run alone
+  (storage.locks; PostgreSQL uses an advisory lock and never writes here).
+- Two ingests of one source running at once could store one message twice
+  (the duplicate check had no constraint behind it). Each e-mail stored more
+  than once is merged into its oldest row: the people, holds and source
+  positions of the copies move to it, the copies' attachment rows (the same
+  bytes, the same content-addressed blobs) and rows go, and each merge is a
+  ledger entry `item-merged` naming both ids. Blobs are untouched: the copies
+  share the keeper's content-addressed blob. Then a unique index on the
+  e-mails' sha256 makes a duplicate impossible. The whole revision runs in
+  one transaction: a crash leaves the index as it was, and the next run of
+  `gallra init` or any migrating command does it again.
+
+The ledger entry is written by storage.ledger.append on purpose: the chain's
+format is the ledger's own, and an entry written any other way would not
+verify.
+"""
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+
+revision: str = '0007'
+down_revision: str | None = '0006'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def _merge_duplicate_emails() -> int:
+    from sqlmodel import Session
+
+    from storage import ledger
+
+    bind = op.get_bind()
+    groups = bind.execute(
+        sa.text(
+            "SELECT sha256, min(id) FROM item WHERE kind = 'email' "
+            "GROUP BY sha256 HAVING count(*) > 1 ORDER BY min(id)"
+        )
+    ).all()
+    merged = 0
+    session = Session(bind=bind)
+    now = datetime.now(UTC)
+    for sha256, keeper in groups:
+        copies = bind.execute(
+            sa.text("SELECT id FROM item WHERE kind = 'email' AND sha256 = :s AND id <> :k"),
+            {"s": sha256, "k": keeper},
+        ).scalars().all()
+        for copy in copies:
+            params = {"k": keeper, "c": copy}
+            bind.execute(
+                sa.text(
+                    "INSERT INTO itemsubject (item_id, subject_id, role, reason) "
+                    "SELECT :k, subject_id, role, reason FROM itemsubject WHERE item_id = :c "
+                    "AND subject_id NOT IN (SELECT subject_id FROM itemsubject WHERE item_id = :k)"
+                ),
+                params,
+            )
+            bind.execute(sa.text("UPDATE hold SET item_id = :k WHERE item_id = :c"), params)
+            children = bind.execute(
+                sa.text("SELECT id FROM item WHERE parent_id = :c"), params
+            ).scalars().all()
+            for child in [*children, copy]:
+                for table in ("itemtext", "itemsubject"):
+                    bind.execute(sa.text(f"DELETE FROM {table} WHERE item_id = :i"), {"i": child})
+                bind.execute(sa.text("UPDATE hold SET item_id = :k WHERE item_id = :i"),
+                             {"k": keeper, "i": child})
+                bind.execute(sa.text("UPDATE item SET parent_id = NULL WHERE parent_id = :i"),
+                             {"i": child})
+                bind.execute(sa.text("DELETE FROM item WHERE id = :i"), {"i": child})
+            ledger.append(
+                session,
+                at=now,
+                action="item-merged",
+                item_id=copy,
+                item_kind="email",
+                sha256=sha256,
+                detail={"kept_item_id": keeper, "attachment_rows_removed": len(children)},
+            )
+            merged += 1
+    session.flush()
+    return merged
+
+
+def upgrade() -> None:
+    op.create_table('joblock',
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('holder', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('expires_at', sa.Float(), nullable=False),
+    sa.PrimaryKeyConstraint('name')
+    )
+    _merge_duplicate_emails()
+    op.create_index(
+        'uq_item_email_sha256', 'item', ['sha256'], unique=True,
+        sqlite_where=sa.text("kind = 'email'"), postgresql_where=sa.text("kind = 'email'"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index('uq_item_email_sha256', table_name='item')
+    op.drop_table('joblock')
