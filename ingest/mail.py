@@ -42,7 +42,7 @@ from ingest.tagging import TaggingRules
 from models.clock import Clock
 from models.enums import ItemKind, LegalBasis, ParseStatus
 from models.policy import Policy
-from models.tables import Item, LedgerEntry
+from models.tables import Item, ItemSource, LedgerEntry
 from storage.blobs import BlobStore, StoredBlob
 from storage.bulk import insert_ignoring_conflicts
 from storage.engine import transaction, wal_checkpoints_in_background, write_transaction
@@ -121,6 +121,7 @@ class _Prepared:
     stored: dict[str, StoredBlob]
     parsed: list[ParsedMessage] | Exception  # in `fresh` order; why not, when parsing failed
     attachments: dict[str, StoredBlob]  # sha256 -> blob, of every attachment of `parsed`
+    positions: list[tuple[str, str, str]]  # (sha256, source, source_ref) of every message
 
 
 class MailIngestor:
@@ -249,8 +250,10 @@ class MailIngestor:
         """Steps 1-2: hash, drop what is known or was deleted, start parsing, store."""
         summary = IngestSummary(fetched=len(messages))
         hashed: dict[str, RawMessage] = {}
+        positions: list[tuple[str, str, str]] = []
         for message in messages:
             sha = hashlib.sha256(message.data).hexdigest()
+            positions.append((sha, message.source, message.source_ref))
             if sha in hashed:
                 summary.duplicates += 1
             else:
@@ -288,7 +291,7 @@ class MailIngestor:
         if not isinstance(parsed, Exception):
             payloads = {a.sha256: a.data for m in parsed for a in m.attachments}
             attachments = store_all(self.blobs, payloads, attachment_key)
-        return _Prepared(summary, fresh, stored, parsed, attachments)
+        return _Prepared(summary, fresh, stored, parsed, attachments, positions)
 
     def _finish(
         self, prepared: _Prepared, in_commit: Callable[[Session], None] | None
@@ -351,6 +354,7 @@ class MailIngestor:
                 new_ids = {sha: by_sha[sha] for sha in fresh if sha in by_sha}
                 summary.duplicates += len(fresh) - len(new_ids)
                 fresh = {sha: m for sha, m in fresh.items() if sha in by_sha}
+            _record_positions(session, prepared.positions, now)
             if in_commit is not None:
                 in_commit(session)
         summary.new += len(new_ids)
@@ -463,6 +467,29 @@ class MailIngestor:
                     continue  # another run finished it
                 self._tag_alone(session, entry, attachments, summary)
         return summary
+
+
+def _record_positions(
+    session: Session, positions: list[tuple[str, str, str]], now: datetime
+) -> None:
+    """Where each message of the batch was seen, new or already stored (once per place)."""
+    wanted = {sha for sha, _, _ in positions}
+    if not wanted:
+        return
+    ids = dict(
+        session.exec(
+            select(Item.sha256, Item.id).where(
+                col(Item.sha256).in_(wanted), Item.kind == ItemKind.EMAIL.value
+            )
+        ).all()
+    )
+    rows = [
+        {"item_id": ids[sha], "source": source, "source_ref": ref, "seen_at": now}
+        for sha, source, ref in positions
+        if sha in ids and ref
+    ]
+    if rows:
+        session.execute(insert_ignoring_conflicts(session, ItemSource), rows)
 
 
 def _add_counts(summary: IngestSummary, counts: dict[str, int]) -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "Hold",
     "Identifier",
     "Item",
+    "ItemSource",
     "ItemSubject",
     "ItemText",
     "JobLock",
@@ -134,6 +135,23 @@ class Item(SQLModel, table=True):
     policy_version: str = ""
     state: str = "live"
     created_at: datetime = _now_field()
+
+
+class ItemSource(SQLModel, table=True):
+    """A place an e-mail was seen at: a mailbox folder and UID, an archive and its entry.
+
+    One message CC'd to two configured mailboxes is one item with two
+    positions; the sweep deletes and verifies the server copy at each of them
+    (sources with `enforce_retention`). Deleted with the item.
+    """
+
+    __table_args__ = (UniqueConstraint("source", "source_ref", name="uq_itemsource_position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id", ondelete="CASCADE", index=True)
+    source: str  # e.g. "imap:practice/INBOX"; never an address
+    source_ref: str  # "uidvalidity:uid", a file name, an mbox index
+    seen_at: datetime = _now_field()
 
 
 class ItemText(SQLModel, table=True):

@@ -126,10 +126,21 @@ def write_backup(
     return BackupInfo(key=key, taken_at=now, kind=kind, size=stored.size)
 
 
+def _tool(name: str) -> str:
+    """The path of a PostgreSQL client program, or StorageError naming it and the fix."""
+    found = shutil.which(name)
+    if found is None:
+        raise StorageError(
+            f"{name}: not found on PATH; install the PostgreSQL client programs of the "
+            "server's major version (Debian: postgresql-client-15 for PostgreSQL 15)"
+        )
+    return found
+
+
 def _pg_dump_into(blobs: BlobStore, key: str, index_url: str) -> StoredBlob:
     """Stream pg_dump's output straight into the store (no plaintext file)."""
     with subprocess.Popen(
-        ["pg_dump", "--format=custom", "--no-owner", "--dbname", _libpq_url(index_url)],
+        [_tool("pg_dump"), "--format=custom", "--no-owner", "--dbname", _libpq_url(index_url)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     ) as process:
@@ -247,7 +258,7 @@ def _carry_job_locks(engine: Engine, restored: Path) -> None:
 def _pg_restore_from(blobs: BlobStore, key: str, index_url: str) -> None:
     with subprocess.Popen(
         [
-            "pg_restore",
+            _tool("pg_restore"),
             "--clean",
             "--if-exists",
             "--no-owner",

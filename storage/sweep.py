@@ -39,6 +39,7 @@ from models.tables import (
     Hold,
     Identifier,
     Item,
+    ItemSource,
     ItemSubject,
     ItemText,
     MarketingBlock,
@@ -155,24 +156,50 @@ class SourceEraser(Protocol):
 Erasers = Mapping[str, SourceEraser]  # source prefix ("imap:practice") -> eraser
 
 
-def _erase_at_sources(items: list[Item], erasers: Erasers) -> tuple[set[int], dict[int, str]]:
-    """Delete source originals first; returns (erased item ids, failures)."""
+def _positions(engine: Engine, items: list[Item]) -> list[SourceCopy]:
+    """Every place each e-mail was seen at (the one stored with the item included)."""
+    emails = {
+        item.id: item for item in items if item.kind == ItemKind.EMAIL.value and item.id is not None
+    }
+    if not emails:
+        return []
+    seen: set[tuple[int, str, str]] = {
+        (item_id, item.source, item.source_ref) for item_id, item in emails.items()
+    }
+    with Session(engine) as session:
+        seen |= set(
+            session.exec(
+                select(ItemSource.item_id, ItemSource.source, ItemSource.source_ref).where(
+                    col(ItemSource.item_id).in_(list(emails))
+                )
+            )
+        )
+    return [
+        SourceCopy(item_id, source, ref, emails[item_id].message_id, emails[item_id].sha256)
+        for item_id, source, ref in sorted(seen)
+    ]
+
+
+def _erase_at_sources(
+    engine: Engine, items: list[Item], erasers: Erasers
+) -> tuple[set[int], dict[int, str]]:
+    """Delete the originals at every source position first; (erased item ids, failures).
+
+    A message seen in two mailboxes has a position in each: each source's
+    eraser deletes and verifies its copy. One that fails keeps the item
+    (`deleting`, retried next sweep; doctor lists it).
+    """
     erased: set[int] = set()
     failed: dict[int, str] = {}
+    positions = _positions(engine, items) if erasers else []
     for prefix, eraser in erasers.items():
-        copies = [
-            SourceCopy(item.id, item.source, item.source_ref, item.message_id, item.sha256)
-            for item in items
-            if item.id is not None
-            and item.kind == ItemKind.EMAIL.value
-            and item.source.startswith(prefix + "/")
-        ]
+        copies = [copy for copy in positions if copy.source.startswith(prefix + "/")]
         if not copies:
             continue
         failures = eraser.erase(copies)
         failed.update(failures)
         erased |= {copy.item_id for copy in copies if copy.item_id not in failures}
-    return erased, failed
+    return erased - set(failed), failed
 
 
 def _delete_batch(
@@ -186,7 +213,7 @@ def _delete_batch(
     """Steps 3-5 for items already marked `deleting` (source originals first)."""
     with Session(engine, expire_on_commit=False) as session:
         items = list(session.exec(select(Item).where(col(Item.id).in_(ids))))
-    erased_at_source, source_failed = _erase_at_sources(items, erasers)
+    erased_at_source, source_failed = _erase_at_sources(engine, items, erasers)
     for item_id, reason in sorted(source_failed.items()):
         result.failures.append({"item_id": item_id, "reason": f"source copy: {reason}"})
     items = [item for item in items if item.id not in source_failed]
@@ -255,6 +282,7 @@ def remove_item_rows(session: Session, ids: list[int]) -> None:
     """Delete items' rows: text, links, holds, the rows themselves (children unparented)."""
     session.execute(delete(ItemText).where(col(ItemText.item_id).in_(ids)))
     session.execute(delete(ItemSubject).where(col(ItemSubject.item_id).in_(ids)))
+    session.execute(delete(ItemSource).where(col(ItemSource.item_id).in_(ids)))
     session.execute(delete(Hold).where(col(Hold.item_id).in_(ids)))
     session.execute(update(Item).where(col(Item.parent_id).in_(ids)).values(parent_id=None))
     session.execute(delete(Item).where(col(Item.id).in_(ids)))

@@ -15,7 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlmodel import Session, select
 
+from models.tables import LedgerEntry
+from storage.engine import make_engine
 from tests.conftest import Cli, new_bucket
 from tests.dovecot import Dovecot
 from tests.mailgen import message
@@ -41,6 +44,36 @@ def test_every_entrypoint_in_prefect_yaml_imports_to_a_flow() -> None:
         "active": True,
     }
     assert nightly["concurrency_limit"] == 1
+
+
+def test_the_image_can_back_up_the_index_server_it_is_composed_with() -> None:
+    """The image installs pg_dump/pg_restore of the compose file's PostgreSQL major version
+    (checked as text: no Docker engine runs here to build it)."""
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+    major = compose["services"]["postgres"]["image"].split(":")[1].split(".")[0]
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert f"postgresql-client-{major}" in dockerfile
+    assert "python:3.11-slim" in dockerfile  # Debian 12, whose client packages carry 15
+
+
+def test_a_missing_pg_dump_is_one_line_naming_it(tmp_path: Path) -> None:
+    with postgres_database() as url:
+        env = {
+            **os.environ,
+            "GALLRA_HOME": str(tmp_path / "home"),
+            "GALLRA_INDEX__URL": url,
+            "PATH": str(tmp_path / "empty"),
+        }
+        gallra = [sys.executable, "-m", "gallra"]
+        subprocess.run([*gallra, "init"], env=env, check=True, capture_output=True, timeout=120)
+        done = subprocess.run(
+            [*gallra, "backup"], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "gallra: pg_dump: not found on PATH; install the PostgreSQL client programs of the "
+        "server's major version (Debian: postgresql-client-15 for PostgreSQL 15)"
+    ]
 
 
 def test_compose_file_is_well_formed() -> None:
@@ -190,17 +223,60 @@ def test_nightly_deployment_runs_on_a_server_and_worker(
                 assert triggered.returncode == 0, (
                     triggered.stdout[-3000:] + triggered.stderr[-3000:]
                 )
+                listed = run(py, "-m", "gallra", "subject", "list", "--json")
+                assert listed.returncode == 0, listed.stderr
+                assert len(yaml.safe_load(listed.stdout)) == 12  # every sender a prospect
+                stored = make_s3_client(endpoint_url=s3_endpoint).list_objects_v2(
+                    Bucket=bucket, Prefix="mail/"
+                )
+                assert len(stored.get("Contents", [])) == 12
+                # Two deployments that both sweep, started together, months later: the
+                # lock in the index lets one run at a time; each item is deleted once.
+                later = ["--param", "now=2027-06-01"]
+                both = [
+                    subprocess.Popen(
+                        [
+                            prefect,
+                            "deployment",
+                            "run",
+                            name,
+                            *params,
+                            *later,
+                            "--watch",
+                            "--watch-timeout",
+                            "240",
+                        ],
+                        env=env,
+                        cwd=ROOT,
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                    )
+                    for name, params in (
+                        ("enforce_retention/enforce-retention", []),
+                        ("erase_subject/erase-subject", ["--param", "subject_id=1"]),
+                    )
+                ]
+                outcomes = [run_.communicate(timeout=300) for run_ in both]
+                assert [run_.returncode for run_ in both] == [0, 0], outcomes
             finally:
                 _stop(worker)
-            listed = run(py, "-m", "gallra", "subject", "list", "--json")
-            assert listed.returncode == 0, listed.stderr
-            assert len(yaml.safe_load(listed.stdout)) == 12  # every sender became a prospect
+            verified = run(py, "-m", "gallra", "ledger", "verify", "--json")
+            assert verified.returncode == 0, verified.stdout
+            engine = make_engine(index_url)
+            with Session(engine) as s:
+                deleted = list(
+                    s.exec(select(LedgerEntry.item_id).where(LedgerEntry.action == "item-deleted"))
+                )
+            engine.dispose()
+            assert len(deleted) == len(set(deleted)) == 12
             keys = list(
                 make_s3_client(endpoint_url=s3_endpoint)
                 .list_objects_v2(Bucket=bucket, Prefix="mail/")
                 .get("Contents", [])
             )
-            assert len(keys) == 12
+            assert keys == []  # the sweeps deleted every message the nightly stored
             print(f"nightly through server+worker: {elapsed:.1f} s")
     finally:
         dovecot.remove()

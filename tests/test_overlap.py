@@ -235,3 +235,54 @@ def test_two_ingests_of_one_mailbox_store_each_message_once(
         shas = list(s.exec(select(Item.sha256).where(Item.kind == "email")))
     engine.dispose()
     assert len(shas) == len(set(shas)) == 150
+
+
+@pytest.mark.integration
+def test_a_message_in_two_mailboxes_is_deleted_from_both(tmp_path: Path) -> None:
+    """GIVEN one message received by two configured mailboxes (both enforcing retention)
+    WHEN it expires THEN it was one item with two positions, and the sweep deletes the
+    server copy in each mailbox, verified, with one ledger entry."""
+    server = Dovecot(extra_users=("kollega",))
+    server.start()
+    try:
+        shared = message(1, to="coach@example.org, kollega@example.org")
+        for user in server.users:
+            server.append("INBOX", [shared, message(2 if user == "coach" else 3)], user=user)
+        home = tmp_path / "home"
+        env = {**os.environ, "GALLRA_HOME": str(home), PW_ENV: server.password}
+        gallra = [sys.executable, "-m", "gallra"]
+        subprocess.run([*gallra, "init"], env=env, check=True, capture_output=True, timeout=120)
+        (home / "gallra.toml").write_text(
+            '[mail]\nown_addresses = ["coach@example.org", "kollega@example.org"]\n'
+            + "".join(
+                f'[[mail.sources]]\nname = "{name}"\nhost = "127.0.0.1"\nport = {server.port}\n'
+                f'security = "none"\nuser = "{user}"\npassword_env = "{PW_ENV}"\n'
+                'folders = ["INBOX"]\nenforce_retention = true\n'
+                for name, user in (("practice", "coach"), ("second", "kollega"))
+            )
+        )
+
+        def run(*args: str) -> dict[str, object]:
+            done = subprocess.run(
+                [*gallra, *args, "--json"], env=env, capture_output=True, timeout=300, check=False
+            )
+            assert done.returncode == 0, done.stderr[-2000:]
+            report: dict[str, object] = json.loads(done.stdout)
+            return report
+
+        assert run("ingest", "mail")["new"] == 3  # the shared message once, and one each
+        engine = make_engine(f"sqlite:///{home / 'index.db'}")
+        with Session(engine) as s:
+            positions = s.execute(
+                text("SELECT item_id, source FROM itemsource ORDER BY source")
+            ).all()
+        assert len({item for item, _ in positions}) == 3 and len(positions) == 4
+        swept = run("--now", "2027-03-15", "sweep")
+        assert swept["deleted"] == 3 and swept["failures"] == []
+        assert server.count("INBOX", user="coach") == server.count("INBOX", user="kollega") == 0
+        with Session(engine) as s:
+            entries = list(s.exec(select(LedgerEntry).where(LedgerEntry.action == "item-deleted")))
+            assert len(entries) == 3 and all("source-copy-absent" in e.detail for e in entries)
+        engine.dispose()
+    finally:
+        server.remove()

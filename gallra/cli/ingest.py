@@ -218,6 +218,7 @@ def doctor(
         keystore=gallra.keystore if gallra.settings.keys.encrypt else None,
     )
     counts, flagged, unfetched = _index_problems(gallra)
+    deleting = _left_deleting(gallra)
     quarantine = gallra.settings.recordings.quarantine or gallra.settings.home / "quarantine"
     quarantined = quarantine_entries(quarantine)
     lines = _status_lines(counts, flagged)
@@ -231,6 +232,12 @@ def doctor(
             f"{plural(u['attempts'], 'attempt')} since {local_time(u['first_failed_at'])}"
             for u in unfetched
         ]
+    if deleting:
+        lines.append(
+            f"{plural(len(deleting), 'item')} left deleting: a copy could not be removed "
+            "(retried every sweep; see the sweep's failures):"
+        )
+        lines += [f"  item {d['item_id']} ({d['kind']}) at {', '.join(d['at'])}" for d in deleting]
     lines.append(f"quarantined files in {quarantine}: {len(quarantined)}")
     lines += [f"  {q['file']}: {q['reason']}" for q in quarantined]
     lines += _integrity_lines(integrity, verify=verify, repair=repair)
@@ -240,6 +247,7 @@ def doctor(
             "flagged": flagged,
             "unfetched": [{**u, "first_failed_at": iso(u["first_failed_at"])} for u in unfetched],
             "quarantined": quarantined,
+            "deleting": deleting,
             "integrity": asdict(integrity),
         },
         as_json=as_json,
@@ -291,6 +299,29 @@ def _index_problems(
             )
         ]
     return counts, flagged, unfetched
+
+
+def _left_deleting(gallra: App) -> list[dict[str, Any]]:
+    """Items a sweep marked but could not finish (a source copy or blob that would not go)."""
+    from sqlmodel import col, select
+
+    from models.enums import ItemState
+    from models.tables import Item, ItemSource
+
+    with gallra.session() as session:
+        items = list(
+            session.exec(
+                select(Item).where(Item.state == ItemState.DELETING.value).order_by(col(Item.id))
+            )
+        )
+        found = []
+        for item in items:
+            places = sorted(
+                set(session.exec(select(ItemSource.source).where(ItemSource.item_id == item.id)))
+                | {item.source}
+            )
+            found.append({"item_id": item.id, "kind": item.kind, "at": places})
+    return found
 
 
 def _status_lines(counts: dict[str, int], flagged: list[dict[str, Any]]) -> list[str]:

@@ -1,4 +1,4 @@
-"""job locks; one e-mail per content (existing duplicates merged, ledgered)
+"""job locks; every place an e-mail was seen at; one e-mail per content
 
 Revision ID: 0007
 Revises: 0006
@@ -6,6 +6,12 @@ Create Date: 2026-12-04 20:00:00
 
 - `joblock`: the lease row SQLite uses for jobs that must run alone
   (storage.locks; PostgreSQL uses an advisory lock and never writes here).
+- `itemsource`: each place an e-mail was seen at (source with its folder,
+  and UIDVALIDITY:UID or the archive entry). A message in two configured
+  mailboxes is stored once, and the sweep deleted its server copy only at
+  the position stored with the item: the second mailbox kept it forever.
+  The sweep now erases and verifies at every position. Existing e-mails get
+  the position they were stored with.
 - Two ingests of one source running at once could store one message twice
   (the duplicate check had no constraint behind it). Each e-mail stored more
   than once is merged into its oldest row: the people, holds and source
@@ -27,6 +33,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
+
+import models.types
 
 
 revision: str = '0007'
@@ -66,6 +74,7 @@ def _merge_duplicate_emails() -> int:
                 params,
             )
             bind.execute(sa.text("UPDATE hold SET item_id = :k WHERE item_id = :c"), params)
+            bind.execute(sa.text("UPDATE itemsource SET item_id = :k WHERE item_id = :c"), params)
             children = bind.execute(
                 sa.text("SELECT id FROM item WHERE parent_id = :c"), params
             ).scalars().all()
@@ -98,6 +107,22 @@ def upgrade() -> None:
     sa.Column('expires_at', sa.Float(), nullable=False),
     sa.PrimaryKeyConstraint('name')
     )
+    op.create_table('itemsource',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('source_ref', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('seen_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['item_id'], ['item.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('source', 'source_ref', name='uq_itemsource_position')
+    )
+    op.create_index(op.f('ix_itemsource_item_id'), 'itemsource', ['item_id'], unique=False)
+    op.execute(
+        "INSERT INTO itemsource (item_id, source, source_ref, seen_at) "
+        "SELECT min(id), source, source_ref, min(created_at) FROM item "
+        "WHERE kind = 'email' AND source_ref <> '' GROUP BY source, source_ref"
+    )
     _merge_duplicate_emails()
     op.create_index(
         'uq_item_email_sha256', 'item', ['sha256'], unique=True,
@@ -107,4 +132,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index('uq_item_email_sha256', table_name='item')
+    op.drop_index(op.f('ix_itemsource_item_id'), table_name='itemsource')
+    op.drop_table('itemsource')
     op.drop_table('joblock')
