@@ -16,6 +16,7 @@ import email.message
 import email.parser
 import email.utils
 import hashlib
+import io
 import itertools
 import re
 import unicodedata
@@ -413,18 +414,26 @@ def _single_text_part(raw: bytes) -> ParsedMessage | None:
     return parsed
 
 
-def _headers_and_body(raw: bytes) -> tuple[Message, bytes] | None:
-    """The parsed header block and the raw body; None when the headers need the full parser."""
-    end = _HEADER_END.search(raw)
-    if end is None:
+def _headers_and_body(
+    buf: bytes, start: int = 0, end: int | None = None
+) -> tuple[Message, int] | None:
+    """The header block of buf[start:end] parsed, and where its body starts; None when the
+    headers need the full parser. Nothing but the header block is copied."""
+    stop = len(buf) if end is None else end
+    found = _HEADER_END.search(buf, start, stop)
+    if found is None:
         return None
-    head = email.parser.BytesHeaderParser(policy=LENIENT).parsebytes(raw[: end.start()] + b"\n\n")
+    head = email.parser.BytesHeaderParser(policy=LENIENT).parsebytes(
+        buf[start : found.start()] + b"\n\n"
+    )
     if head.defects:
         return None
-    return head, raw[end.end() :]
+    return head, found.end()
 
 
-def _multipart_tree(raw: bytes, depth: int = 0) -> Message | None:
+def _multipart_tree(
+    raw: bytes, start: int = 0, end: int | None = None, depth: int = 0
+) -> Message | None:
     """A multipart message's tree built by splitting at its boundaries; None when unsure.
 
     The feed parser walks a body line by line: a 5 MB base64 attachment is
@@ -434,22 +443,25 @@ def _multipart_tree(raw: bytes, depth: int = 0) -> Message | None:
     feed parser leaves it out) for a well-formed message. Anything irregular
     (no boundary, text outside the parts, a missing close, an embedded
     message, a header defect) goes to the full parser, which also records it.
+    Parts are offsets into `raw`, never copies of it: a large attachment is
+    decoded from the message's own bytes (see `decoded_payload`).
     """
-    split = _headers_and_body(raw) if depth == 0 else _part_headers(raw)
+    stop = len(raw) if end is None else end
+    split = _headers_and_body(raw, start, stop) if depth == 0 else _part_headers(raw, start, stop)
     if split is None or depth > 8:
         return None
     head, body = split
     if head.get_content_maintype() != "multipart":
-        return None if depth == 0 else _leaf(head, body)
+        return None if depth == 0 else _leaf(head, raw, body, stop)
     boundary = head.get_boundary()
     if not boundary or head.get_content_subtype() == "digest":
         return None
-    marks = delimiter_lines(body, boundary.encode("ascii", "surrogateescape"))
+    marks = _delimiters(raw, boundary.encode("ascii", "surrogateescape"), body, stop)
     if len(marks) < 2 or not marks[-1][2] or any(closing for _, _, closing in marks[:-1]):
         return None
     head.set_payload([])
     for opening, closing in itertools.pairwise(marks):
-        child = _multipart_tree(body[opening[1] : closing[0]], depth + 1)
+        child = _multipart_tree(raw, opening[1], closing[0], depth + 1)
         if child is None:
             return None
         head.attach(child)
@@ -464,48 +476,95 @@ def delimiter_lines(body: bytes, boundary: bytes) -> list[tuple[int, int, bool]]
     line break tries every byte: ~3 s of CPU for a 2000-message mailbox). A
     line break already consumed by the previous delimiter does not start another.
     """
+    return _delimiters(body, boundary, 0, len(body))
+
+
+def _delimiters(buf: bytes, boundary: bytes, start: int, stop: int) -> list[tuple[int, int, bool]]:
+    """`delimiter_lines` of buf[start:stop], as offsets into `buf`."""
     needle = b"--" + boundary
     marks: list[tuple[int, int, bool]] = []
-    size, last_end, pos = len(body), 0, 0
-    while (found := body.find(needle, pos)) >= 0:
+    last_end = pos = start
+    while (found := buf.find(needle, pos, stop)) >= 0:
         pos = found + 1
-        if found == 0:
-            start = 0  # \A (never after an earlier match)
-        elif body[found - 1] == 0x0A and found - 1 >= last_end:
-            crlf = found >= 2 and body[found - 2] == 0x0D and found - 2 >= last_end
-            start = found - 2 if crlf else found - 1
+        if found == start:
+            begin = start  # \A (never after an earlier match)
+        elif buf[found - 1] == 0x0A and found - 1 >= last_end:
+            crlf = found - 2 >= start and buf[found - 2] == 0x0D and found - 2 >= last_end
+            begin = found - 2 if crlf else found - 1
         else:
             continue
         end = found + len(needle)
-        closing = body.startswith(b"--", end)
+        closing = buf.startswith(b"--", end, stop)
         if closing:
             end += 2
-        while end < size and body[end] in (0x20, 0x09):
+        while end < stop and buf[end] in (0x20, 0x09):
             end += 1
-        if body.startswith(b"\r\n", end):
+        if buf.startswith(b"\r\n", end, stop):
             end += 2
-        elif body.startswith(b"\n", end):
+        elif buf.startswith(b"\n", end, stop):
             end += 1
-        elif end != size:
+        elif end != stop:
             continue
-        marks.append((start, end, closing))
+        marks.append((begin, end, closing))
         last_end = pos = end
     return marks
 
 
-def _part_headers(part: bytes) -> tuple[Message, bytes] | None:
-    """A part's header block (which may be empty) and its body."""
-    if part.startswith((b"\r\n", b"\n")):
-        return email.message.Message(policy=LENIENT), part[2 if part.startswith(b"\r\n") else 1 :]
-    return _headers_and_body(part)
+def _part_headers(buf: bytes, start: int, stop: int) -> tuple[Message, int] | None:
+    """A part's header block (which may be empty) and where its body starts."""
+    if buf.startswith(b"\r\n", start, stop):
+        return email.message.Message(policy=LENIENT), start + 2
+    if buf.startswith(b"\n", start, stop):
+        return email.message.Message(policy=LENIENT), start + 1
+    return _headers_and_body(buf, start, stop)
 
 
-def _leaf(head: Message, body: bytes) -> Message | None:
-    """A non-multipart part with its payload as the feed parser would keep it."""
+_SPAN_FROM = 1024 * 1024  # base64 parts larger than this are decoded from the message's bytes
+_SPAN = "_gallra_span"  # attribute on a part whose payload is left in the message's bytes
+
+
+def _leaf(head: Message, buf: bytes, start: int, stop: int) -> Message | None:
+    """A non-multipart part with its payload as the feed parser would keep it.
+
+    A large base64 part that is not text keeps its payload in the message's
+    bytes (an offset pair), so parsing a 30 MB message does not hold the
+    attachment three times over as text, bytes and line-stripped bytes.
+    """
     if head.get_content_maintype() == "message":
         return None  # the feed parser parses message/* parts as messages: leave them to it
-    head.set_payload(body.decode("ascii", "surrogateescape"))
+    encoding = str(head.get("content-transfer-encoding", "")).strip().lower()
+    if stop - start > _SPAN_FROM and encoding == "base64" and head.get_content_maintype() != "text":
+        head.set_payload("")
+        setattr(head, _SPAN, (buf, start, stop))
+        return head
+    head.set_payload(buf[start:stop].decode("ascii", "surrogateescape"))
     return head
+
+
+def _spanned_base64(buf: bytes, start: int, stop: int) -> bytes | None:
+    """Strict base64 of buf[start:stop] decoded in ~1 MiB blocks cut at line ends; None
+    when any block is not clean base64 (the caller then takes the standard library's way).
+
+    The decoded bytes grow in one buffer: the peak is the message plus the
+    attachment once, not twice.
+    """
+    out = io.BytesIO()
+    carry = b""
+    pos = start
+    while pos < stop:
+        cut = buf.find(b"\n", min(pos + _SPAN_FROM, stop - 1), stop)
+        block_end = stop if cut < 0 else cut + 1
+        clean = carry + buf[pos:block_end].translate(None, b"\r\n")
+        pos = block_end
+        keep = len(clean) - len(clean) % 4 if pos < stop else len(clean)
+        clean, carry = clean[:keep], clean[keep:]
+        if (pos < stop and b"=" in clean) or len(clean) % 4:
+            return None  # padding inside, or a ragged end: damaged, not for the fast way
+        try:
+            out.write(pybase64.b64decode(clean, validate=True))
+        except ValueError:  # binascii.Error
+            return None
+    return out.getvalue() if not carry else None
 
 
 def _parse_headers(message: Message, parsed: ParsedMessage) -> ParsedMessage:
@@ -593,6 +652,14 @@ def decoded_payload(part: Message) -> object:
     alphabet, misplaced padding, 8-bit bytes) goes to the standard library,
     which decodes what it can as it always did.
     """
+    span = getattr(part, _SPAN, None)
+    if span is not None:
+        decoded = _spanned_base64(*span)
+        if decoded is not None:
+            return decoded
+        buf, start, stop = span  # damaged: the standard library decodes what it can
+        part.set_payload(buf[start:stop].decode("ascii", "surrogateescape"))
+        delattr(part, _SPAN)
     payload = part.get_payload()
     encoding = str(part.get("content-transfer-encoding", "")).lower()  # as get_payload reads it
     if isinstance(payload, str) and encoding == "base64":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import BinaryIO, cast
@@ -23,7 +24,9 @@ from storage.crypto import DecryptingReader, EncryptingReader, encrypt_bytes
 from storage.errors import BlobIntegrityError
 from storage.keystore import KeyStore
 
-__all__ = ["EncryptedBlobStore"]
+__all__ = ["STREAM_FROM", "EncryptedBlobStore"]
+
+STREAM_FROM = 8 * 1024 * 1024  # payloads above this are encrypted while they stream
 
 
 class EncryptedBlobStore:
@@ -61,7 +64,7 @@ class EncryptedBlobStore:
     def put_many(
         self, payloads: Mapping[str, tuple[bytes, str]], *, verify: bool = True
     ) -> dict[str, StoredBlob]:
-        """Encrypt each payload in memory, then hand the batch to the inner store.
+        """Encrypt each small payload in memory, then hand the batch to the inner store.
 
         The plaintext is checked against its sha256 (unless `verify` is off);
         the ciphertext needs no hash: every chunk carries its own tag.
@@ -70,12 +73,22 @@ class EncryptedBlobStore:
             check_key(key)
             if verify and hashlib.sha256(data).hexdigest() != sha:
                 raise BlobIntegrityError(f"blob {key}: sha256 of the bytes does not match")
+        # A large payload is encrypted as it streams to the store: its ciphertext is never
+        # held whole beside it (a 100 MB message would otherwise cost 200 MB more).
+        large = {key: value for key, value in payloads.items() if len(value[0]) > STREAM_FROM}
+        stored: dict[str, StoredBlob] = {}
+        for key, (data, sha) in large.items():
+            self.put(key, io.BytesIO(data), hashed=False)  # checked above when asked to
+            stored[key] = StoredBlob(key=key, sha256=sha, size=len(data))
+        payloads = {key: value for key, value in payloads.items() if key not in large}
+        if not payloads:
+            return stored
         secrets = self.keystore.data_keys_for_write(payloads, self._clock.now())
         sealed = {
             key: (encrypt_bytes(data, secrets[key], key), "") for key, (data, _) in payloads.items()
         }
         self.inner.put_many(sealed, verify=False)
-        return {
+        return stored | {
             key: StoredBlob(key=key, sha256=sha, size=len(data))
             for key, (data, sha) in payloads.items()
         }

@@ -169,7 +169,9 @@ def test_nightly_deployment_runs_on_a_server_and_worker(
                 "GALLRA_BLOBS__ENDPOINT_URL": s3_endpoint,
                 "GALLRA_IMAP_PASSWORD": dovecot.password,
                 "GALLRA_PROJECT_DIR": str(ROOT),
+                "TMPDIR": str(tmp_path / "worker-tmp"),
             }
+            (tmp_path / "worker-tmp").mkdir()
             (cli.home / "gallra.toml").write_text(
                 '[mail]\nown_addresses = ["coach@example.org"]\n\n'
                 "[[mail.sources]]\n"
@@ -277,6 +279,22 @@ def test_nightly_deployment_runs_on_a_server_and_worker(
                 .get("Contents", [])
             )
             assert keys == []  # the sweeps deleted every message the nightly stored
+            # No secret given to the worker by environment lands in a file: not in Prefect's
+            # database (flow runs' stored infrastructure and job variables), its home, the
+            # runs' temp dirs (a process worker's workspace), or the project folder.
+            secrets = [dovecot.password.encode(), index_url.encode()]
+            master = (cli.home / "secrets" / "master.key").read_bytes().strip()
+            places = [Path(prefect_server["PREFECT_HOME"]), tmp_path / "worker-tmp", ROOT / "flows"]
+            leaks = [
+                f"{path}: {secret[:6]!r}"
+                for place in places
+                for path in place.rglob("*")
+                if path.is_file()
+                for secret in [*secrets, master]
+                if secret in path.read_bytes()
+            ]
+            assert leaks == []
+            assert secrets[0] in (dovecot.root / "users").read_bytes()  # the scan can find it
             print(f"nightly through server+worker: {elapsed:.1f} s")
     finally:
         dovecot.remove()

@@ -605,6 +605,8 @@ def test_sweep_with_the_server_down_keeps_items_and_retries(
         "source copy: server unavailable (MailboxUnavailable)"
     }
     assert len(email_items(imap_cli.home)) == 2
+    pending = imap_cli("doctor", "--json").json()["deleting"]  # never forgotten: listed
+    assert [p["at"] for p in pending] == [["imap:practice/INBOX"]] * 2
     dovecot.start()
     up = imap_cli("sweep", "--json", now="2027-03-16")
     assert up.code == 0 and up.json()["resumed"] == 2 and up.json()["deleted"] == 2

@@ -10,6 +10,7 @@ import email.header
 import email.utils
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -288,3 +289,85 @@ def test_an_oversized_message_is_stored_whole_and_flagged(cli: Cli, tmp_path: Pa
     back = tmp_path / "back.eml"
     assert cli("item", "get", str(hit["item_id"]), "--out", str(back)).code == 0
     assert back.read_bytes() == raw
+
+
+# -- memory per message --------------------------------------------------------------------
+
+
+def _with_attachment(payload: bytes, *, damage: bytes = b"") -> bytes:
+    import base64
+
+    encoded = base64.encodebytes(payload)
+    if damage:
+        middle = len(encoded) // 2
+        encoded = encoded[:middle] + damage + encoded[middle:]
+    return (
+        b"From: Greta Exempel <greta@exempel.se>\r\nTo: coach@example.org\r\n"
+        b"Subject: Inspelning\r\nDate: Mon, 02 Nov 2026 10:00:00 +0100\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b3"\r\n\r\n--b3\r\n'
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\nH\xc3\xa4r \xc3\xa4r filen.\r\n--b3\r\n"
+        b'Content-Type: application/octet-stream; name="inspelning.bin"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + encoded + b"--b3--\r\n"
+    )
+
+
+@pytest.mark.parametrize("damage", [b"", b"!!", b"=", b"\r\nAB\r\n", b"\x80\x81"])
+def test_large_attachments_decode_as_the_standard_library_decodes_them(damage: bytes) -> None:
+    import email as stdlib_email
+    import os
+
+    raw = _with_attachment(os.urandom(3 * 1024 * 1024 + 17), damage=damage)
+    [attachment] = parse_message(raw).attachments
+    [_, _, part] = stdlib_email.message_from_bytes(raw).walk()
+    assert attachment.data == part.get_payload(decode=True)
+
+
+# Linux keeps a process's peak RSS across execve: a command forked straight from pytest
+# would report at least pytest's size. A small launcher starts it and reads wait4's peak.
+_LAUNCHER = """
+import os, sys
+pid = os.posix_spawnp(sys.argv[1], sys.argv[1:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+print(usage.ru_maxrss)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def _peak_rss_mb(argv: list[str], env: dict[str, str]) -> float:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", _LAUNCHER, *argv],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return int(done.stdout.split()[-1]) / 1024
+
+
+@pytest.mark.parametrize("megabytes", [30, 100])
+def test_one_large_message_costs_at_most_twice_its_size(megabytes: int, tmp_path: Path) -> None:
+    """GIVEN a message of 30 MB (parsed: its attachment decoded and stored apart) or 100 MB
+    (over mail.max_parse_mb: stored whole, headers only) WHEN it is ingested THEN the
+    command's peak memory is at most twice the message's size above that of a tiny ingest."""
+    import os
+    import sys
+
+    raw = _with_attachment(os.urandom(int(megabytes * 1024 * 1024 * 0.74)))
+    size_mb = len(raw) / (1024 * 1024)
+    peaks = {}
+    for name, data in (("tiny", _many(1)), ("large", raw)):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "m.eml").write_bytes(data)
+        env = {**os.environ, "GALLRA_HOME": str(tmp_path / f"home-{name}")}
+        gallra = [sys.executable, "-m", "gallra"]
+        _peak_rss_mb([*gallra, "init"], env)
+        peaks[name] = _peak_rss_mb([*gallra, "ingest", "mail", "--eml-dir", str(folder)], env)
+    extra = peaks["large"] - peaks["tiny"]
+    print(f"{size_mb:.1f} MB message: peak {peaks['large']:.0f} MB, {extra / size_mb:.2f}x above")
+    assert extra <= 2 * size_mb + 16
