@@ -23,7 +23,7 @@ from models.clock import local_date
 from models.enums import IdentifierKind, ItemKind, LegalBasis, ParseStatus, RequestRight
 from models.errors import InvalidInput
 from models.personnummer import keyed_hash
-from models.retention import compute_expiry
+from models.retention import compute_expiry, last_day_kept
 from models.tables import (
     Consent,
     Hold,
@@ -102,7 +102,7 @@ def export(
     return {
         **{k: v for k, v in asdict(result).items() if k != "path"},
         "export_item_id": item.id,
-        "kept_until": str(item.expires_at),
+        "kept_until": (day.isoformat() if (day := last_day_kept(item.expires_at)) else None),
     }
 
 

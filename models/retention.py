@@ -26,6 +26,8 @@ __all__ = [
     "add_period",
     "compute_expiry",
     "is_deletable",
+    "kept_until",
+    "last_day_kept",
     "registry_probe",
 ]
 
@@ -177,3 +179,15 @@ def registry_probe(facts: SubjectFacts, registered_on: date) -> ItemFacts:
 def is_deletable(expires_at: datetime | None, *, held: bool, now: datetime) -> bool:
     """The sweep's test: a date has passed and nothing holds the item."""
     return not held and expires_at is not None and expires_at <= now
+
+
+def kept_until(deletable_from: date | None) -> date | None:
+    """The last day kept, for people: the day before it becomes deletable (None: no date)."""
+    return None if deletable_from is None else deletable_from - timedelta(days=1)
+
+
+def last_day_kept(expires_at: datetime | None) -> date | None:
+    """The last Stockholm calendar day an item with this `expires_at` is kept."""
+    from models.clock import local_date
+
+    return None if expires_at is None else kept_until(local_date(expires_at))

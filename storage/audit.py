@@ -10,17 +10,28 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlmodel import Session, col, select
+from sqlalchemy import Connection, bindparam, text
 
-from models.tables import AuditEvent
+from models.types import UTCDateTime
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from models.tables import AuditEvent
 
 __all__ = ["audit_events", "record"]
 
+# One plain INSERT (no ORM): `gallra search` writes its row without loading the models.
+_INSERT = text(
+    "INSERT INTO auditevent (at, actor, action, item_id, subject_id, detail) "
+    "VALUES (:at, :actor, :action, :item_id, :subject_id, :detail)"
+).bindparams(bindparam("at", type_=UTCDateTime()))
+
 
 def record(
-    session: Session,
+    session: Session | Connection,
     *,
     actor: str,
     action: str,
@@ -28,19 +39,19 @@ def record(
     item_id: int | None = None,
     subject_id: int | None = None,
     detail: Mapping[str, Any] | None = None,
-) -> AuditEvent:
+) -> None:
     """Append one event (the caller commits)."""
-    event = AuditEvent(
-        at=at,
-        actor=actor,
-        action=action,
-        item_id=item_id,
-        subject_id=subject_id,
-        detail=json.dumps(dict(detail or {}), sort_keys=True, default=str),
+    session.execute(
+        _INSERT,
+        {
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "item_id": item_id,
+            "subject_id": subject_id,
+            "detail": json.dumps(dict(detail or {}), sort_keys=True, default=str),
+        },
     )
-    session.add(event)
-    session.flush()
-    return event
 
 
 def audit_events(
@@ -52,6 +63,10 @@ def audit_events(
     limit: int = 200,
 ) -> list[AuditEvent]:
     """The newest events first, optionally about one subject or item."""
+    from sqlmodel import col, select
+
+    from models.tables import AuditEvent
+
     query = select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(limit)
     if since is not None:
         query = query.where(col(AuditEvent.at) >= since)

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session
 
 from models.errors import InvalidInput
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlmodel import Session
 
 __all__ = [
     "current_revision",
@@ -81,6 +81,8 @@ def make_engine(url: str) -> Engine:
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
     """A session that commits when the block succeeds and rolls back when it raises."""
+    from sqlmodel import Session  # the ORM is loaded by the commands that use sessions
+
     with Session(engine, expire_on_commit=False) as session:
         try:
             yield session

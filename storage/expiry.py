@@ -13,7 +13,14 @@ from sqlmodel import Session, col, select
 from models.clock import local_date
 from models.enums import ItemState, LegalBasis
 from models.policy import Policy
-from models.retention import Expiry, ItemFacts, SubjectFacts, compute_expiry, registry_probe
+from models.retention import (
+    Expiry,
+    ItemFacts,
+    SubjectFacts,
+    compute_expiry,
+    kept_until,
+    registry_probe,
+)
 from models.tables import Item, ItemSubject, Subject
 from storage.listing import live_items_of
 from storage.registry import subject_facts
@@ -135,13 +142,6 @@ def recompute(
                 )
         session.expire_all()
     return changes
-
-
-def kept_until(deletable_from: date | None) -> date | None:
-    """The last day kept, for people: the day before it becomes deletable."""
-    from datetime import timedelta
-
-    return None if deletable_from is None else deletable_from - timedelta(days=1)
 
 
 @dataclass(frozen=True)

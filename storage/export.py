@@ -18,7 +18,7 @@ import os
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from models.clock import local_date
 from models.enums import LegalBasis
 from models.errors import InvalidInput
 from models.policy import Policy
+from models.retention import last_day_kept
 from models.tables import Consent, Engagement, Identifier, Item, ItemSubject, Request, Subject
 from storage.blobs import CHUNK, BlobStore, open_for_item
 from storage.listing import live_items_of
@@ -51,9 +52,8 @@ class ExportResult:
 
 
 def _kept_until(item: Item) -> str | None:
-    if item.expires_at is None:
-        return None
-    return (local_date(item.expires_at) - timedelta(days=1)).isoformat()
+    day = last_day_kept(item.expires_at)
+    return None if day is None else day.isoformat()
 
 
 def _safe(name: str, fallback: str) -> str:

@@ -21,14 +21,18 @@ from collections import defaultdict
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, Integer, String, bindparam, column, text
-from sqlmodel import Session
+from sqlalchemy import Boolean, Connection, Integer, String, bindparam, column, text
 
 from models.clock import start_of_local_day
 from models.enums import HoldKind, ItemState
 from models.types import UTCDateTime
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    Database = Session | Connection  # a session, or (for a quick read) a plain connection
 
 __all__ = [
     "CANDIDATES",
@@ -161,8 +165,12 @@ def _tsquery(terms: list[str]) -> str:
     return " & ".join(f"{term}:*" if len(term) > 1 else term for term in terms)
 
 
+def _dialect(db: Database) -> str:
+    return db.dialect.name if isinstance(db, Connection) else db.get_bind().dialect.name
+
+
 def search(
-    session: Session,
+    session: Database,
     query: str,
     *,
     filters: SearchFilters | None = None,
@@ -183,7 +191,7 @@ def search(
     where, params = _filter_sql(filters, today)
     params |= {"limit": limit + 1, "offset": offset, "cap": candidates}
     conditions = " AND ".join(where)
-    if terms and session.get_bind().dialect.name != "sqlite":
+    if terms and _dialect(session) != "sqlite":
         found, capped = _postgresql_page(session, terms, conditions, params, windows)
     else:
         if terms:
@@ -257,7 +265,7 @@ _RESULT_COLUMNS = (
 
 
 def _postgresql_page(
-    session: Session,
+    session: Database,
     terms: list[str],
     conditions: str,
     params: dict[str, Any],
@@ -378,7 +386,7 @@ _PEOPLE_AND_FREEZES = text(
 ).bindparams(bindparam("ids", expanding=True))
 
 
-def _add_people_and_freezes(session: Session, hits: list[SearchHit]) -> None:
+def _add_people_and_freezes(session: Database, hits: list[SearchHit]) -> None:
     """Fill in each hit's subjects and whether a restriction or hold freezes it (one query)."""
     if not hits:
         return

@@ -24,6 +24,8 @@ from tests.servers import moto_server, postgres_database
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from tests.dovecot import Dovecot
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CORPORA = SHARED / "corpora"
 
@@ -102,6 +104,17 @@ def new_bucket(client: S3Client, *, versioned: bool) -> str:
     if versioned:
         client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     return name
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Dovecot]:
+    """A running Dovecot on loopback with one user (see tests/dovecot.py)."""
+    from tests.dovecot import Dovecot
+
+    server = Dovecot()
+    server.start()
+    yield server
+    server.remove()
 
 
 @dataclass

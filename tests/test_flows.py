@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,6 @@ from tests.mailgen import message, person
 pytestmark = pytest.mark.integration
 PW_ENV = "GALLRA_TEST_IMAP_PASSWORD"
 PERSONNUMMER = ("811218-9876", "198112189876", "8112189876")
-
-
-@pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
-    server = Dovecot()
-    server.start()
-    yield server
-    server.remove()
 
 
 def _scan(root: Path, needles: list[bytes]) -> list[str]:

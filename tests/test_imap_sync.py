@@ -12,7 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -34,14 +34,6 @@ from tests.mailgen import message
 
 pytestmark = pytest.mark.integration
 PW_ENV = "GALLRA_TEST_IMAP_PASSWORD"
-
-
-@pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
-    server = Dovecot()
-    server.start()
-    yield server
-    server.remove()
 
 
 @pytest.fixture

@@ -193,14 +193,6 @@ def test_migration_merges_the_duplicates_an_index_already_holds(index_url: str) 
     engine.dispose()
 
 
-@pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
-    server = Dovecot()
-    server.start()
-    yield server
-    server.remove()
-
-
 @pytest.mark.integration
 @pytest.mark.parametrize("batch", [1, 10, 100])
 def test_two_ingests_of_one_mailbox_store_each_message_once(

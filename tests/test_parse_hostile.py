@@ -127,6 +127,11 @@ def test_last_name_first_names_are_kept_whole() -> None:
         ("Ström, Eva", "eva@x.se"),
     ]
     assert parsed.problems == []
+    group = parse_message(
+        b'From: a@exempel.se\r\nCc: Styrelsen: "Berg, Bo" <bo@x.se>, =?utf-8?q?=C3=85_=3C=3E?= '
+        b"<aa@x.se>;, undisclosed-recipients:;\r\nSubject: x\r\n\r\nbody\r\n"
+    )
+    assert [(a.name, a.address) for a in group.cc] == [("Berg, Bo", "bo@x.se"), ("Å <>", "aa@x.se")]
 
 
 # -- every header and parameter decoded defensively ----------------------------------------

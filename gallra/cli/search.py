@@ -25,10 +25,9 @@ def kept_text(expires_at: Any) -> str:
 
 
 def _kept_day(expires_at: Any) -> str | None:
-    from models.clock import local_date
-    from storage.expiry import kept_until
+    from models.retention import last_day_kept
 
-    return iso(kept_until(local_date(expires_at)) if expires_at is not None else None)
+    return iso(last_day_kept(expires_at))
 
 
 def _kept(hit: SearchHit) -> str | None:
@@ -119,12 +118,11 @@ def search_cmd(
         special_category=special,
         expiring_within_days=expiring_within,
     )
-    with gallra.session() as session:
-        page = search(
-            session, query, filters=filters, today=gallra.today, limit=limit, offset=offset
-        )
+    # A plain connection, not an ORM session: a search loads no models (start-up time).
+    with gallra.require_index().begin() as db:
+        page = search(db, query, filters=filters, today=gallra.today, limit=limit, offset=offset)
         record(
-            session,
+            db,
             actor=cli_actor(),
             action="search",
             at=gallra.clock.now(),
