@@ -4,12 +4,17 @@ Tree::
 
     models.errors.GallraError
     +-- IngestError              a source could not be read
-        +-- MailboxUnavailable   the IMAP server is unreachable or dropped us
-        |   +-- Refused          retrying cannot help (never retried)
-        |       +-- LoginRefused        the credentials were refused
-        |       +-- CertificateRefused  the TLS certificate did not verify
+        +-- MailboxUnavailable   the server is unreachable, dropped us or failed a command:
+        |                        worth retrying on a fresh connection
+        +-- Refused              retrying cannot help (never retried)
+        |   +-- LoginRefused        the credentials were refused
+        |   +-- CertificateRefused  the TLS certificate did not verify
         +-- ArchiveUnreadable    an mbox/Maildir/.eml path is missing or unreadable
 
+The two mailbox errors are siblings: a caller that retries catches
+MailboxUnavailable and a refusal passes it by, with no except to put first.
+Every error of the IMAP library and the socket becomes one of them at the
+boundary (ingest.imap); `kind` keeps the underlying error's type name.
 A message that cannot be parsed is not an error: it is stored and flagged.
 Messages name the source and folder, never an address or a subject line.
 """
@@ -33,10 +38,14 @@ class IngestError(GallraError):
 
 
 class MailboxUnavailable(IngestError):
-    """The IMAP server refused the login, the folder, or dropped the connection."""
+    """The server is unreachable, dropped the connection or failed a command (retryable)."""
+
+    def __init__(self, message: str, *, kind: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind or type(self).__name__  # the underlying error's type, for reports
 
 
-class Refused(MailboxUnavailable):
+class Refused(IngestError):
     """A refusal that retrying cannot fix; never retried."""
 
 

@@ -1,8 +1,10 @@
-"""The IMAP mailbox: the only module that imports imapclient.
+"""The IMAP mailbox: the only module that imports imapclient (a MailSource).
 
 Reads never set \\Seen (FETCH BODY.PEEK[]), always name explicit UID lists
 (imapclient drops responses for ids it did not ask for), and select folders
-read-only unless a write (move, delete) is asked for.
+read-only unless a write (move, delete) is asked for. Every error of
+imapclient, imaplib and the socket becomes MailboxUnavailable here, in one
+place (`_mapped`), naming the source and the error's type only.
 """
 
 from __future__ import annotations
@@ -21,29 +23,14 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from imapclient.imapclient import SENT
 
 from ingest.errors import CertificateRefused, LoginRefused, MailboxUnavailable
-
-# UIDs in one command: servers cap a command's length (Dovecot: 64 kB, ~12,000 UIDs, then
-# "BAD Too long argument"), and a first sync or an ingest delay can ask about every message.
-UIDS_PER_COMMAND = 1000
+from ingest.mailsource import FetchedMessage, per_command
 
 _CERT = "the TLS certificate did not verify (set ca_file for a private CA)"
 
-__all__ = ["NETWORK_ERRORS", "FetchedMessage", "ImapConfig", "ImapMailbox", "per_command"]
+__all__ = ["ImapConfig", "ImapMailbox"]
 
-# What a dropped connection or a restarted server raises.
-NETWORK_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    socket.timeout,
-    IMAPClientError,
-    MailboxUnavailable,
-)
-
-
-def per_command(uids: Iterable[int]) -> Iterator[list[int]]:
-    """`uids` in runs of at most UIDS_PER_COMMAND, in order."""
-    wanted = list(uids)
-    for start in range(0, len(wanted), UIDS_PER_COMMAND):
-        yield wanted[start : start + UIDS_PER_COMMAND]
+# What a dropped connection, a restarted server or a failed command raises below us.
+_LIBRARY_ERRORS: tuple[type[BaseException], ...] = (OSError, socket.timeout, IMAPClientError)
 
 
 @dataclass(frozen=True)
@@ -66,15 +53,6 @@ class ImapConfig:
         return ssl.create_default_context(cafile=self.ca_file)
 
 
-@dataclass(frozen=True)
-class FetchedMessage:
-    """A message's raw bytes and the server's receipt time."""
-
-    uid: int
-    data: bytes
-    internal_date: datetime | None
-
-
 def _aware(moment: Any) -> datetime | None:
     if not isinstance(moment, datetime):
         return None
@@ -89,6 +67,22 @@ class ImapMailbox:
         self._client: IMAPClient | None = None
         self._selected: tuple[str, bool] | None = None
         self._uidvalidity = 0
+
+    @property
+    def name(self) -> str:
+        """The source's label."""
+        return self.config.name
+
+    @contextlib.contextmanager
+    def _mapped(self, what: str) -> Iterator[None]:
+        """Errors of imapclient, imaplib and the socket as MailboxUnavailable (one mapping)."""
+        try:
+            yield
+        except _LIBRARY_ERRORS as exc:
+            kind = type(exc).__name__
+            raise MailboxUnavailable(
+                f"mail source {self.config.name}: {what} failed ({kind})", kind=kind
+            ) from None
 
     def __enter__(self) -> ImapMailbox:
         self.connect()
@@ -114,8 +108,9 @@ class ImapMailbox:
             )
         except ssl.SSLCertVerificationError:
             raise CertificateRefused(f"{where}: cannot connect: {_CERT}") from None
-        except (OSError, IMAPClientError) as exc:
-            raise MailboxUnavailable(f"{where}: cannot connect ({type(exc).__name__})") from None
+        except _LIBRARY_ERRORS as exc:
+            kind = type(exc).__name__
+            raise MailboxUnavailable(f"{where}: cannot connect ({kind})", kind=kind) from None
         # IMAPClient turns on imaplib's protocol trace (debug 5) and routes it to a logger:
         # every response, whole messages included, is formatted with repr() and handed to
         # logging. That put clients' mail one DEBUG setting away from a log, and cost
@@ -135,9 +130,10 @@ class ImapMailbox:
         except LoginError:
             self._shutdown(client)
             raise LoginRefused(f"{where}: login refused") from None
-        except (OSError, IMAPClientError) as exc:
+        except _LIBRARY_ERRORS as exc:
             self._shutdown(client)
-            raise MailboxUnavailable(f"{where}: cannot connect ({type(exc).__name__})") from None
+            kind = type(exc).__name__
+            raise MailboxUnavailable(f"{where}: cannot connect ({kind})", kind=kind) from None
         self._client = client
         self._selected = None
 
@@ -167,14 +163,16 @@ class ImapMailbox:
         if self.config.folders:
             return list(self.config.folders)
         found = ["INBOX"]
-        sent = self.client.find_special_folder(SENT)
+        with self._mapped("LIST"):
+            sent = self.client.find_special_folder(SENT)
         if sent and sent not in found:
             found.append(sent)
         return found
 
     def select(self, folder: str, *, write: bool = False) -> int:
         """Select a folder; returns its UIDVALIDITY."""
-        response = self.client.select_folder(folder, readonly=not write)
+        with self._mapped("SELECT"):
+            response = self.client.select_folder(folder, readonly=not write)
         self._selected = (folder, write)
         self._uidvalidity = int(response[b"UIDVALIDITY"])
         return self._uidvalidity
@@ -194,7 +192,8 @@ class ImapMailbox:
 
     def uids_after(self, last_uid: int) -> list[int]:
         """UIDs above `last_uid`, ascending (the '*' quirk filtered out)."""
-        uids = self.client.search(["UID", f"{last_uid + 1}:*"])
+        with self._mapped("SEARCH"):
+            uids = self.client.search(["UID", f"{last_uid + 1}:*"])
         return sorted(int(uid) for uid in uids if int(uid) > last_uid)
 
     def internal_dates(self, uids: Sequence[int]) -> dict[int, datetime | None]:
@@ -237,7 +236,8 @@ class ImapMailbox:
         """FETCH `items` of `uids`, UIDS_PER_COMMAND UIDs a command."""
         found: dict[int, dict[bytes, Any]] = {}
         for part in per_command(uids):
-            response = self.client.fetch(part, items)
+            with self._mapped("FETCH"):
+                response = self.client.fetch(part, items)
             found.update((int(uid), data) for uid, data in response.items())
         return found
 
@@ -245,7 +245,8 @@ class ImapMailbox:
         """Move stored messages to another folder."""
         self.select(folder, write=True)
         for part in per_command(uids):
-            self.client.move(part, target)
+            with self._mapped("MOVE"):
+                self.client.move(part, target)
 
     def delete(self, folder: str, uids: Iterable[int]) -> None:
         """Delete and expunge exactly these UIDs."""
@@ -254,10 +255,13 @@ class ImapMailbox:
             return
         self.select(folder, write=True)
         for part in per_command(wanted):
-            self.client.delete_messages(part)
-            self.client.expunge(part)
+            with self._mapped("EXPUNGE"):
+                self.client.delete_messages(part)
+                self.client.expunge(part)
 
     def find_by_message_id(self, folder: str, message_id: str) -> list[int]:
         """UIDs in `folder` whose Message-ID header is `message_id`."""
         self.select(folder)
-        return sorted(int(u) for u in self.client.search(["HEADER", "Message-ID", message_id]))
+        with self._mapped("SEARCH"):
+            found = self.client.search(["HEADER", "Message-ID", message_id])
+        return sorted(int(u) for u in found)

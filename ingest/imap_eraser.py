@@ -1,4 +1,4 @@
-"""Deleting the originals on the IMAP server when the sweep deletes an item.
+"""Deleting the originals at a mail source (an IMAP server) when the sweep deletes an item.
 
 Only for sources configured with `enforce_retention`. A server message is
 deleted only when its bytes hash to the item's sha256, so a reused
@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 
-from ingest.imap import NETWORK_ERRORS, ImapMailbox
+from ingest.errors import MailboxUnavailable
+from ingest.mailsource import MailSource
 from storage.sweep import SourceCopy
 
 __all__ = ["ImapEraser"]
@@ -21,10 +22,10 @@ __all__ = ["ImapEraser"]
 class ImapEraser:
     """A SourceEraser for one IMAP source."""
 
-    def __init__(self, connect: Callable[[], ImapMailbox]) -> None:
+    def __init__(self, connect: Callable[[], MailSource]) -> None:
         self._connect = connect
 
-    def _candidates(self, mailbox: ImapMailbox, folder: str, copy: SourceCopy) -> list[int]:
+    def _candidates(self, mailbox: MailSource, folder: str, copy: SourceCopy) -> list[int]:
         uids: set[int] = set()
         if copy.message_id and not copy.message_id.startswith("<sha256:"):
             uids |= set(mailbox.find_by_message_id(folder, copy.message_id))
@@ -57,9 +58,9 @@ class ImapEraser:
                     mailbox.delete(folder, matching)
                     if self._candidates(mailbox, folder, copy):
                         failures[copy.item_id] = "still on the server after delete"
-        except NETWORK_ERRORS as exc:
+        except MailboxUnavailable:
             for copy in copies:
-                failures.setdefault(copy.item_id, f"server unavailable ({type(exc).__name__})")
+                failures.setdefault(copy.item_id, "server unavailable (MailboxUnavailable)")
         finally:
             mailbox.close()
         return failures

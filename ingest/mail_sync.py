@@ -21,9 +21,9 @@ from sqlalchemy import case, delete
 from sqlmodel import Session, col, select
 
 from ingest.batching import DEFAULT_BATCH_BYTES, bounded_batches
-from ingest.errors import MailboxUnavailable, Refused
-from ingest.imap import NETWORK_ERRORS, FetchedMessage, ImapMailbox, per_command
+from ingest.errors import MailboxUnavailable
 from ingest.mail import IngestSummary, MailIngestor, RawMessage
+from ingest.mailsource import FetchedMessage, MailSource, per_command
 from models.tables import Item, SyncState, UnfetchedMessage
 from models.types import utcnow
 from storage.bulk import upsert
@@ -99,7 +99,7 @@ def _save_state(
     return save
 
 
-def _cutoff_prefix(mailbox: ImapMailbox, uids: Sequence[int], cutoff: datetime) -> list[int]:
+def _cutoff_prefix(mailbox: MailSource, uids: Sequence[int], cutoff: datetime) -> list[int]:
     """The UIDs received before `cutoff`, stopping at the first newer one (UIDs grow with time).
 
     The dates are asked for a command's worth of UIDs at a time, and no further than needed.
@@ -119,7 +119,7 @@ Progress = Callable[[str, int, int], None]  # folder, messages done, messages to
 
 
 def _sync_folder(
-    mailbox: ImapMailbox,
+    mailbox: MailSource,
     ingestor: MailIngestor,
     report: FolderReport,
     options: SyncOptions,
@@ -127,7 +127,7 @@ def _sync_folder(
     progress: Progress | None = None,
 ) -> None:
     """Sync one folder, adding to `report` batch by batch (so a retry loses no count)."""
-    source_name = f"imap:{mailbox.config.name}"
+    source_name = f"imap:{mailbox.name}"
     folder = report.folder
     uidvalidity = mailbox.select(folder)
     report.uidvalidity = uidvalidity
@@ -226,25 +226,23 @@ def _sync_folder(
             mailbox.select(folder)
 
 
-def _or_reopened(mailbox: ImapMailbox, folder: str, ask: Callable[[], T], otherwise: T) -> T:
+def _or_reopened(mailbox: MailSource, folder: str, ask: Callable[[], T], otherwise: T) -> T:
     """`ask()`, or `otherwise` on a fresh connection when the server fails the command."""
     try:
         return ask()
-    except Refused:
-        raise
-    except NETWORK_ERRORS:
+    except MailboxUnavailable:
         mailbox.reopen(folder)  # raises on to the retries when the server is gone
         return otherwise
 
 
-def _sizes(mailbox: ImapMailbox, folder: str, uids: list[int]) -> dict[int, int]:
+def _sizes(mailbox: MailSource, folder: str, uids: list[int]) -> dict[int, int]:
     """Each message's size, or none when the server fails to tell (a message it cannot
     deliver fails RFC822.SIZE too): then batches are bounded by count alone this run."""
     return _or_reopened(mailbox, folder, lambda: mailbox.sizes(uids), {}) if uids else {}
 
 
 def _fetch_what_the_server_delivers(
-    mailbox: ImapMailbox, folder: str, uids: list[int]
+    mailbox: MailSource, folder: str, uids: list[int]
 ) -> tuple[list[FetchedMessage], dict[int, str]]:
     """The batch's messages, and why not for each one the server would not deliver.
 
@@ -264,10 +262,8 @@ def _fetch_what_the_server_delivers(
     for uid in uids:
         try:
             fetched += mailbox.fetch([uid])
-        except Refused:
-            raise
-        except NETWORK_ERRORS as exc:
-            failed[uid] = f"the server would not deliver it ({type(exc).__name__})"
+        except MailboxUnavailable as exc:
+            failed[uid] = f"the server would not deliver it ({exc.kind})"
             mailbox.reopen(folder)  # raises on to the retries when the server is gone
     return fetched, failed
 
@@ -336,7 +332,7 @@ def _record_unfetched(
 
 
 def _unknown_by_message_id(
-    mailbox: ImapMailbox, ingestor: MailIngestor, folder: str, uids: list[int]
+    mailbox: MailSource, ingestor: MailIngestor, folder: str, uids: list[int]
 ) -> list[int]:
     """After a UIDVALIDITY change: only UIDs whose Message-ID the index does not hold.
 
@@ -353,7 +349,7 @@ def _unknown_by_message_id(
 
 
 def sync_mailbox(
-    connect: Callable[[], ImapMailbox],  # makes a fresh, unconnected mailbox
+    connect: Callable[[], MailSource],  # makes a fresh, unconnected mailbox
     ingestor: MailIngestor,
     options: SyncOptions,
     *,
@@ -371,7 +367,7 @@ def sync_mailbox(
     pending = ingestor.finish_pending()
     attempt = 0
     while True:
-        mailbox: ImapMailbox | None = None
+        mailbox: MailSource | None = None
         try:
             mailbox = connect()
             mailbox.connect()
@@ -382,14 +378,13 @@ def sync_mailbox(
                 _sync_folder(mailbox, ingestor, report, options, now, progress)
                 done.add(folder)
             break
-        except Refused:
-            raise
-        except NETWORK_ERRORS as exc:
+        except MailboxUnavailable as exc:
             attempt += 1
             if attempt > options.retries:
                 raise MailboxUnavailable(
                     f"mail source {source_name}: gave up after {options.retries} retries "
-                    f"({type(exc).__name__})"
+                    f"({exc.kind})",
+                    kind=exc.kind,
                 ) from None
             time.sleep(options.retry_wait_seconds * attempt)
         finally:

@@ -22,8 +22,9 @@ from sqlmodel import Session, func, select
 from gallra.settings import get_settings
 from gallra.wiring import App
 from ingest.errors import MailboxUnavailable
-from ingest.imap import FetchedMessage, ImapConfig, ImapMailbox
+from ingest.imap import ImapConfig, ImapMailbox
 from ingest.mail_sync import FolderReport, SyncOptions, sync_mailbox
+from ingest.mailsource import FetchedMessage
 from models.clock import FixedClock, SystemClock
 from models.enums import ItemKind
 from models.tables import Item, SyncState, UnfetchedMessage
