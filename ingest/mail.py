@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from multiprocessing import get_context
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -34,10 +32,9 @@ from ingest.mail_batch import Parsed, attachment_key, store_all, tag_batch
 from ingest.parse import (
     MAX_PARSE_BYTES,
     ParsedMessage,
-    parse_many,
     parse_message,
-    start_parse_worker,
 )
+from ingest.parse_pool import ParsePool
 from ingest.tagging import TaggingRules
 from models.clock import Clock
 from models.enums import ItemKind, LegalBasis, ParseStatus
@@ -88,25 +85,6 @@ class IngestSummary:
             setattr(self, name, mine + theirs)
 
 
-def balanced_shares(sizes: Sequence[int], workers: int) -> list[list[int]]:
-    """Indexes of `sizes` in `workers` shares of about equal total size.
-
-    Largest first, each onto the lightest share: parsing time follows size,
-    and a batch is parsed when its heaviest share is (every 80th message of a
-    mailbox holding a large attachment once put them all on one worker).
-    """
-    shares: list[list[int]] = [[] for _ in range(workers)]
-    loads = [0] * workers
-    for index in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
-        lightest = loads.index(min(loads))
-        shares[lightest].append(index)
-        loads[lightest] += sizes[index]
-    return shares
-
-
-PARSE_NICENESS = 10  # the parse workers yield the cores to the committing thread
-
-
 def mail_key(sha256: str) -> str:
     """Content-addressed blob key of a raw message."""
     return f"mail/{sha256[:2]}/{sha256}"
@@ -137,18 +115,17 @@ class MailIngestor:
         *,
         parse_workers: int = 0,
         max_parse_bytes: int = MAX_PARSE_BYTES,
+        parser: ParsePool | None = None,
     ) -> None:
         self.engine = engine
         self.blobs = blobs
         self.policy = policy
         self.rules = rules
         self.clock = clock
-        self._workers = parse_workers
-        self._max_parse = max_parse_bytes
-        self._pool: ProcessPoolExecutor | None = None
+        self.parser = parser or ParsePool(parse_workers, max_parse_bytes)
 
     def __enter__(self) -> MailIngestor:
-        self._parse_pool()  # the workers start (~0.5 s) while the first batch is fetched
+        self.parser.start()  # the workers start (~0.5 s) while the first batch is fetched
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -156,44 +133,7 @@ class MailIngestor:
 
     def close(self) -> None:
         """Stop the parse workers, if any."""
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
-
-    def _parse_pool(self) -> ProcessPoolExecutor | None:
-        """The parse worker processes, started on first use (None when not configured)."""
-        if self._workers <= 0:
-            return None
-        if self._pool is None:
-            # spawn, not fork: this process has threads (IMAP prefetch, blob puts).
-            self._pool = ProcessPoolExecutor(
-                self._workers,
-                mp_context=get_context("spawn"),
-                initializer=start_parse_worker,
-                initargs=(os.getpid(), PARSE_NICENESS),
-            )
-            for _ in range(self._workers):  # a pool starts a process per waiting task
-                self._pool.submit(parse_many, [])
-        return self._pool
-
-    def _parse_later(self, datas: list[bytes]) -> Callable[[], list[ParsedMessage]]:
-        """Start parsing now (in worker processes when configured); the result when called."""
-        pool = self._parse_pool() if len(datas) >= 8 else None
-        if pool is None:
-            return lambda: parse_many(datas, self._max_parse)
-        shares = balanced_shares([len(data) for data in datas], self._workers)
-        futures = [
-            pool.submit(parse_many, [datas[i] for i in share], self._max_parse) for share in shares
-        ]
-
-        def collect() -> list[ParsedMessage]:
-            merged: list[ParsedMessage] = [ParsedMessage()] * len(datas)
-            for share, future in zip(shares, futures, strict=True):
-                for index, message in zip(share, future.result(), strict=True):
-                    merged[index] = message
-            return merged
-
-        return collect
+        self.parser.close()
 
     def ingest_batch(
         self,
@@ -278,7 +218,7 @@ class MailIngestor:
         summary.duplicates += len(known)
         summary.previously_deleted += len(deleted - known)
         fresh = {sha: m for sha, m in hashed.items() if sha not in known and sha not in deleted}
-        parsed_later = self._parse_later([m.data for m in fresh.values()])
+        parsed_later = self.parser.later([m.data for m in fresh.values()])
 
         stored = store_all(self.blobs, {sha: m.data for sha, m in fresh.items()}, mail_key)
         # The raw bytes are stored: a parse that fails now costs no message. The items are
@@ -455,7 +395,7 @@ class MailIngestor:
         for item in pending:
             assert item.id is not None
             with self.blobs.open(item.blob_key) as stream:
-                parsed = parse_message(stream.read(), max_bytes=self._max_parse)
+                parsed = parse_message(stream.read(), max_bytes=self.parser.max_bytes)
             payloads = {a.sha256: a.data for a in parsed.attachments}
             attachments = store_all(self.blobs, payloads, attachment_key)
             entry = Parsed(

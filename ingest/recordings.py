@@ -25,8 +25,8 @@ from typing import Literal
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from ingest.headers import safe_filename
 from ingest.media import is_allowed, probe, recorded_at_from_name, sniff
-from ingest.parse import safe_filename
 from models.clock import Clock
 from models.enums import ItemKind, LegalBasis, ParseStatus
 from models.errors import InvalidInput

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ingest.parse import Address, ParsedMessage
+from ingest.headers import Address
+from ingest.parse import ParsedMessage
 
 __all__ = ["TaggingRules", "bulk_reason", "is_accounting", "people_in"]
 

@@ -10,7 +10,8 @@ from gallra.errors import ConfigError
 from gallra.settings import get_settings
 from ingest.archives import batched
 from ingest.batching import bounded_batches
-from ingest.mail import RawMessage, balanced_shares
+from ingest.mail import RawMessage
+from ingest.parse_pool import balanced_shares
 
 
 def sizes_of(batches: list[list[int]]) -> list[int]:

@@ -16,8 +16,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
 from ingest.archives import batched, read_eml_dir, read_files, read_maildir, read_mbox
-from ingest.mail import PARSE_NICENESS, MailIngestor, RawMessage
+from ingest.mail import MailIngestor, RawMessage
 from ingest.parse import ParsedMessage
+from ingest.parse_pool import PARSE_NICENESS, ParsePool
 from ingest.tagging import TaggingRules
 from models.clock import FixedClock
 from models.enums import ItemKind, ParseStatus
@@ -171,7 +172,7 @@ def test_parse_workers_yield_the_cores_to_the_committing_process(
 def test_every_corpus_attachment_decodes_as_the_standard_library_decodes_it() -> None:
     """GIVEN every part of every corpus message THEN the fast decoder returns exactly
     what `get_payload(decode=True)` returns (base64 and every other encoding)."""
-    from ingest.parse import decoded_payload
+    from ingest.mime_split import decoded_payload
 
     parts = 0
     for message in corpus_messages():
@@ -238,7 +239,8 @@ def test_multipart_split_reads_every_corpus_message_as_the_full_parser_does() ->
     THEN it reads exactly as through the feed parser; the irregular ones are left to it."""
     from dataclasses import asdict
 
-    from ingest.parse import _multipart_tree, _parse
+    from ingest.mime_split import multipart_tree
+    from ingest.parse import _parse
 
     split_ones = 0
     samples = [m.data for m in corpus_messages()]
@@ -247,7 +249,7 @@ def test_multipart_split_reads_every_corpus_message_as_the_full_parser_does() ->
         generated(4, attachment=bytes(range(256)) * 100),
     ]
     for raw in samples:
-        tree = _multipart_tree(raw)
+        tree = multipart_tree(raw)
         if tree is None:
             continue
         split_ones += 1
@@ -277,7 +279,7 @@ def test_a_message_in_two_batches_in_flight_is_indexed_once(
 
 
 def test_a_parse_that_breaks_still_commits_the_stored_messages(
-    tmp_path: Path, policy: Policy, engine: Engine, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, policy: Policy, engine: Engine
 ) -> None:
     """GIVEN the parse workers die while a batch is parsed (BrokenProcessPool)
     THEN the stored messages are committed `pending` before the error goes on,
@@ -286,26 +288,27 @@ def test_a_parse_that_breaks_still_commits_the_stored_messages(
 
     blobs = LocalBlobStore(tmp_path / "blobs")
     rules = TaggingRules.build(own_addresses=["coach@example.org"])
-    ingestor = MailIngestor(engine, blobs, policy, rules, FixedClock.on(date(2026, 11, 30)))
+    clock = FixedClock.on(date(2026, 11, 30))
+
+    class BrokenPool(ParsePool):
+        def later(self, datas: list[bytes]) -> Callable[[], list[ParsedMessage]]:
+            def collect() -> list[ParsedMessage]:
+                raise BrokenProcessPool("a parse worker died")
+
+            return collect
+
+    ingestor = MailIngestor(engine, blobs, policy, rules, clock, parser=BrokenPool())
     batch = [
         RawMessage(generated(n, attachment=b"%PDF-1.4 faktura" if n == 2 else None), "x", str(n))
         for n in range(1, 4)
     ]
 
-    def broken(_datas: list[bytes]) -> Callable[[], list[ParsedMessage]]:
-        def collect() -> list[ParsedMessage]:
-            raise BrokenProcessPool("a parse worker died")
-
-        return collect
-
-    monkeypatch.setattr(ingestor, "_parse_later", broken)
     with pytest.raises(BrokenProcessPool):
         ingestor.ingest_batch(batch)
     with Session(engine) as s:
         statuses = [e.parse_status for e in s.exec(select(Item))]
     assert statuses == [ParseStatus.PENDING.value] * 3
-    monkeypatch.undo()
-    done = ingestor.finish_pending()
+    done = MailIngestor(engine, blobs, policy, rules, clock).finish_pending()
     assert (done.new, done.parse_errors, done.attachments) == (0, 0, 1)
     with Session(engine) as s:
         items = list(s.exec(select(Item)))

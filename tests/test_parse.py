@@ -9,13 +9,9 @@ import re
 
 import pytest
 
-from ingest.parse import (
-    decoded_payload,
-    delimiter_lines,
-    html_to_text,
-    parse_message,
-    safe_filename,
-)
+from ingest.headers import safe_filename
+from ingest.mime_split import decoded_payload, delimiter_lines
+from ingest.parse import html_to_text, parse_message
 
 SWEDISH = (
     b"From: =?utf-8?q?=C3=85sa_=C3=96berg?= <asa.oberg@example.se>\r\n"

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.parse import decode_header_value, html_body, parse_message
+from ingest.headers import decode_header_value
+from ingest.parse import html_body, parse_message
 from tests.conftest import Cli
 
 # -- addresses parsed before words are decoded ---------------------------------------------
