@@ -10,20 +10,20 @@ fails, the caller rolls back and falls back to the per-message path.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
-from ingest.parse import Attachment, ParsedMessage
+from ingest.parse import ParsedMessage
 from ingest.tagging import TaggingRules, bulk_reason, is_accounting, people_in
 from models.clock import local_date
 from models.enums import IdentifierKind, ItemKind, LegalBasis, ParseStatus, Role
 from models.errors import InvalidInput
 from models.identifiers import mask_email, normalise_email
 from models.policy import Policy
-from models.retention import ItemFacts, compute_expiry
+from models.retention import ItemFacts, SubjectFacts, compute_expiry
 from models.tables import Identifier, Item, ItemSubject, ItemText, Subject
 from storage.blobs import BlobStore, StoredBlob
 from storage.bulk import insert_numbered
@@ -115,6 +115,30 @@ def _bound_new_prospects(
             )
 
 
+Links = dict[int, tuple[str, str]]  # subject id -> (role, why), per message
+
+
+@dataclass
+class _Batch:
+    """What the stages of `tag_batch` hand on: decisions, then the rows to write."""
+
+    entries: Sequence[Parsed]
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("skipped_bulk", "parse_errors", "parse_warnings", "attachments", "prospects_created"),
+            0,
+        )
+    )
+    names: dict[str, str] = field(default_factory=dict)  # address -> name for a new person
+    people: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # item -> (role, addr)
+    bulk: dict[int, str | None] = field(default_factory=dict)
+    new: set[str] = field(default_factory=set)  # addresses registered by this batch
+    links: dict[int, Links] = field(default_factory=dict)
+    updates: list[dict[str, object]] = field(default_factory=list)
+    texts: list[dict[str, object]] = field(default_factory=list)
+    link_rows: list[dict[str, object]] = field(default_factory=list)
+
+
 def tag_batch(
     session: Session,
     entries: Sequence[Parsed],
@@ -126,23 +150,39 @@ def tag_batch(
 ) -> dict[str, int]:
     """Tag, link, index, split attachments and date a batch; returns counts.
 
-    `attachments` holds the stored blob of every attachment, by sha256.
+    `attachments` holds the stored blob of every attachment, by sha256. The
+    stages: read each message's people (bulk mail has none), find or register
+    them, choose one role per person and message, then write the messages'
+    rows, the attachments' items and every link and text in a few statements.
     """
-    counts = {
-        "skipped_bulk": 0,
-        "parse_errors": 0,
-        "parse_warnings": 0,
-        "attachments": 0,
-        "prospects_created": 0,
-    }
-    names: dict[str, str] = {}
-    people: dict[int, list[tuple[str, str]]] = {}
-    bulk: dict[int, str | None] = {}
-    for entry in entries:
+    unstored = {a.sha256 for e in entries for a in e.message.attachments} - set(attachments)
+    if unstored:
+        raise ValueError(f"{len(unstored)} attachments were not stored first")
+    batch = _Batch(entries)
+    _read_people(batch, rules)
+    owner = _find_or_register(session, batch, rules, now)
+    _choose_links(batch, owner)
+    facts = subject_facts(
+        session, subject_ids={s for chosen in batch.links.values() for s in chosen}
+    )
+    _message_rows(batch, facts, policy, now)
+    _attachment_items(session, batch, facts, attachments, policy, rules, now)
+    if batch.updates:
+        session.execute(update(Item), batch.updates)
+    if batch.link_rows:
+        session.execute(insert(ItemSubject), batch.link_rows)
+    if batch.texts:
+        session.execute(insert(ItemText), batch.texts)
+    return batch.counts
+
+
+def _read_people(batch: _Batch, rules: TaggingRules) -> None:
+    """Each message's (role, address) pairs; bulk mail is tied to nobody."""
+    for entry in batch.entries:
         message = entry.message
-        bulk[entry.item_id] = bulk_reason(message, rules)
+        batch.bulk[entry.item_id] = bulk_reason(message, rules)
         found: list[tuple[str, str]] = []
-        if bulk[entry.item_id] is None:
+        if batch.bulk[entry.item_id] is None:
             for role, address in people_in(message, rules):
                 try:
                     value = normalise_email(address.address)
@@ -150,96 +190,95 @@ def tag_batch(
                     message.problems.append(f"header {role}: an address is not usable")
                     continue
                 found.append((role, value))
-                names.setdefault(value, (address.name or value.partition("@")[0])[:200])
-        people[entry.item_id] = found
+                batch.names.setdefault(value, (address.name or value.partition("@")[0])[:200])
+        batch.people[entry.item_id] = found
 
+
+def _find_or_register(
+    session: Session, batch: _Batch, rules: TaggingRules, now: datetime
+) -> dict[str, int]:
+    """Address -> subject id: the known ones, then new prospects for the rest (bounded)."""
     owner = dict(
         session.exec(
             select(Identifier.value, Identifier.subject_id).where(
                 Identifier.kind == IdentifierKind.EMAIL.value,
-                col(Identifier.value).in_(list(names)),
+                col(Identifier.value).in_(list(batch.names)),
             )
         ).all()
     )
-    _bound_new_prospects(entries, people, owner, rules)
+    _bound_new_prospects(batch.entries, batch.people, owner, rules)
     missing = list(
-        dict.fromkeys(v for found in people.values() for _, v in found if v not in owner)
+        dict.fromkeys(v for found in batch.people.values() for _, v in found if v not in owner)
     )
-    if missing:
-        new_ids = insert_numbered(
-            session,
-            Subject,
-            [
-                {
-                    "display_name": names[v],
-                    "roles": Role.PROSPECT.value,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for v in missing
-            ],
-        )
-        session.execute(
-            insert(Identifier),
-            [
-                {
-                    "subject_id": sid,
-                    "kind": IdentifierKind.EMAIL.value,
-                    "value": v,
-                    "masked": mask_email(v),
-                    "created_at": now,
-                }
-                for v, sid in zip(missing, new_ids, strict=True)
-            ],
-        )
-        owner.update(zip(missing, new_ids, strict=True))
-        counts["prospects_created"] += len(missing)
+    if not missing:
+        return owner
+    new_ids = insert_numbered(
+        session,
+        Subject,
+        [
+            {
+                "display_name": batch.names[v],
+                "roles": Role.PROSPECT.value,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for v in missing
+        ],
+    )
+    session.execute(
+        insert(Identifier),
+        [
+            {
+                "subject_id": sid,
+                "kind": IdentifierKind.EMAIL.value,
+                "value": v,
+                "masked": mask_email(v),
+                "created_at": now,
+            }
+            for v, sid in zip(missing, new_ids, strict=True)
+        ],
+    )
+    batch.counts["prospects_created"] += len(missing)
+    batch.new = set(missing)
+    return owner | dict(zip(missing, new_ids, strict=True))
 
-    links: dict[int, dict[int, tuple[str, str]]] = {}
-    for entry in entries:
-        chosen: dict[int, tuple[str, str]] = {}
-        for role, value in people[entry.item_id]:
-            reason = (
+
+def _choose_links(batch: _Batch, owner: dict[str, int]) -> None:
+    """One role per person and message: the first one, in the order From, To, Cc, Reply-To."""
+    for entry in batch.entries:
+        chosen: Links = {}
+        for role, value in batch.people[entry.item_id]:
+            why = (
                 f"{role}: unknown address, new prospect"
-                if value in missing
+                if value in batch.new
                 else f"{role}: address matched"
             )
-            chosen.setdefault(owner[value], (role, reason))
-        links[entry.item_id] = chosen
+            chosen.setdefault(owner[value], (role, why))
+        batch.links[entry.item_id] = chosen
 
-    parts: list[tuple[Parsed, Attachment, str]] = []
-    for entry in entries:
-        for attachment in entry.message.attachments:
-            parts.append((entry, attachment, attachment.sha256))
-    missing_blobs = {sha for _, _, sha in parts} - set(attachments)
-    if missing_blobs:
-        raise ValueError(f"{len(missing_blobs)} attachments were not stored first")
 
-    subject_ids = {sid for chosen in links.values() for sid in chosen}
-    facts = subject_facts(session, subject_ids=subject_ids)
-    updates: list[dict[str, object]] = []
-    texts: list[dict[str, object]] = []
-    link_rows: list[dict[str, object]] = []
-    attachment_rows: list[dict[str, object]] = []
-    attachment_links: list[tuple[Parsed, str, bool]] = []
-    for entry in entries:
+def _message_rows(
+    batch: _Batch, facts: dict[int, SubjectFacts], policy: Policy, now: datetime
+) -> None:
+    """Each message's status, date, expiry, links and searchable text."""
+    for entry in batch.entries:
         message = entry.message
-        status, problem_text = status_of(message, bulk[entry.item_id])
-        if status is ParseStatus.SKIPPED:
-            counts["skipped_bulk"] += 1
-        elif status is ParseStatus.ERROR:
-            counts["parse_errors"] += 1
-        elif status is ParseStatus.WARNING:
-            counts["parse_warnings"] += 1
+        status, problem_text = status_of(message, batch.bulk[entry.item_id])
+        counted = {
+            ParseStatus.SKIPPED: "skipped_bulk",
+            ParseStatus.ERROR: "parse_errors",
+            ParseStatus.WARNING: "parse_warnings",
+        }.get(status)
+        if counted:
+            batch.counts[counted] += 1
         when = received_at(entry, now)
-        chosen = links[entry.item_id]
-        provided = any(role == "from" for role, _ in chosen.values())
+        chosen = batch.links[entry.item_id]
         expiry = compute_expiry(
             policy,
             ItemFacts(local_date(when), "agreement", LegalBasis.CONTRACT),
             [facts[sid] for sid in chosen],
         )
-        updates.append(
+        batch.updates.append(
             {
                 "id": entry.item_id,
                 "received_at": when,
@@ -247,94 +286,90 @@ def tag_batch(
                 "message_id": message.message_id or f"<sha256:{entry.sha256}>",
                 "parse_status": status.value,
                 "parse_error": problem_text,
-                "provided_by_subject": provided,
-                "expires_at": expiry.expires_at,
-                "rule_id": expiry.rule_id,
-                "policy_version": expiry.policy_version,
-            }
-        )
-        link_rows += [
-            {"item_id": entry.item_id, "subject_id": sid, "role": role, "reason": why}
-            for sid, (role, why) in chosen.items()
-        ]
-        names_in = " ".join(a.name for _, a in message.participants() if a.name)
-        texts.append(
-            {
-                "item_id": entry.item_id,
-                "body": "\n".join(
-                    [
-                        message.subject,
-                        names_in,
-                        *(a.filename for a in message.attachments),
-                        message.text,
-                    ]
-                ),
-            }
-        )
-
-    for entry, attachment, sha in parts:
-        accounting = is_accounting(attachment.filename, rules)
-        chosen = links[entry.item_id]
-        when = received_at(entry, now)
-        purpose, basis = (
-            ("accounting", LegalBasis.LEGAL_OBLIGATION)
-            if accounting
-            else ("agreement", LegalBasis.CONTRACT)
-        )
-        expiry = compute_expiry(
-            policy, ItemFacts(local_date(when), purpose, basis), [facts[sid] for sid in chosen]
-        )
-        attachment_rows.append(
-            {
-                "kind": ItemKind.ATTACHMENT.value,
-                "parent_id": entry.item_id,
-                "source": entry.source,
-                "source_ref": entry.source_ref,
-                "received_at": when,
-                "size": attachments[sha].size,
-                "sha256": sha,
-                "mime_type": attachment.content_type,
-                "blob_key": attachments[sha].key,
-                "parse_status": ParseStatus.OK.value,
-                "title": attachment.filename,
-                "purpose": purpose,
-                "legal_basis": basis.value,
-                "special_category": False,
                 "provided_by_subject": any(role == "from" for role, _ in chosen.values()),
                 "expires_at": expiry.expires_at,
                 "rule_id": expiry.rule_id,
                 "policy_version": expiry.policy_version,
-                "state": "live",
-                "media_info": "",
-                "created_at": now,
             }
         )
-        attachment_links.append((entry, attachment.filename, accounting))
-    if attachment_rows:
-        ids = (
-            session.execute(
-                insert(Item).returning(col(Item.id), sort_by_parameter_order=True), attachment_rows
-            )
-            .scalars()
-            .all()
-        )
-        for item_id, (entry, filename, _) in zip(ids, attachment_links, strict=True):
-            link_rows += [
-                {
-                    "item_id": item_id,
-                    "subject_id": sid,
-                    "role": role,
-                    "reason": f"attachment of item {entry.item_id}",
-                }
-                for sid, (role, _) in links[entry.item_id].items()
-            ]
-            texts.append({"item_id": item_id, "body": filename})
-        counts["attachments"] += len(ids)
+        batch.link_rows += [
+            {"item_id": entry.item_id, "subject_id": sid, "role": role, "reason": why}
+            for sid, (role, why) in chosen.items()
+        ]
+        names_in = " ".join(a.name for _, a in message.participants() if a.name)
+        body = [message.subject, names_in, *(a.filename for a in message.attachments), message.text]
+        batch.texts.append({"item_id": entry.item_id, "body": "\n".join(body)})
 
-    if updates:
-        session.execute(update(Item), updates)
-    if link_rows:
-        session.execute(insert(ItemSubject), link_rows)
-    if texts:
-        session.execute(insert(ItemText), texts)
-    return counts
+
+def _attachment_items(
+    session: Session,
+    batch: _Batch,
+    facts: dict[int, SubjectFacts],
+    attachments: dict[str, StoredBlob],
+    policy: Policy,
+    rules: TaggingRules,
+    now: datetime,
+) -> None:
+    """Each attachment as its own item (an invoice under the bookkeeping rule), linked."""
+    rows: list[dict[str, object]] = []
+    made: list[tuple[Parsed, str]] = []
+    for entry in batch.entries:
+        chosen = batch.links[entry.item_id]
+        when = received_at(entry, now)
+        for attachment in entry.message.attachments:
+            purpose, basis = (
+                ("accounting", LegalBasis.LEGAL_OBLIGATION)
+                if is_accounting(attachment.filename, rules)
+                else ("agreement", LegalBasis.CONTRACT)
+            )
+            expiry = compute_expiry(
+                policy,
+                ItemFacts(local_date(when), purpose, basis),
+                [facts[sid] for sid in chosen],
+            )
+            stored = attachments[attachment.sha256]
+            rows.append(
+                {
+                    "kind": ItemKind.ATTACHMENT.value,
+                    "parent_id": entry.item_id,
+                    "source": entry.source,
+                    "source_ref": entry.source_ref,
+                    "received_at": when,
+                    "size": stored.size,
+                    "sha256": attachment.sha256,
+                    "mime_type": attachment.content_type,
+                    "blob_key": stored.key,
+                    "parse_status": ParseStatus.OK.value,
+                    "title": attachment.filename,
+                    "purpose": purpose,
+                    "legal_basis": basis.value,
+                    "special_category": False,
+                    "provided_by_subject": any(role == "from" for role, _ in chosen.values()),
+                    "expires_at": expiry.expires_at,
+                    "rule_id": expiry.rule_id,
+                    "policy_version": expiry.policy_version,
+                    "state": "live",
+                    "media_info": "",
+                    "created_at": now,
+                }
+            )
+            made.append((entry, attachment.filename))
+    if not rows:
+        return
+    ids = (
+        session.execute(insert(Item).returning(col(Item.id), sort_by_parameter_order=True), rows)
+        .scalars()
+        .all()
+    )
+    for item_id, (entry, filename) in zip(ids, made, strict=True):
+        batch.link_rows += [
+            {
+                "item_id": item_id,
+                "subject_id": sid,
+                "role": role,
+                "reason": f"attachment of item {entry.item_id}",
+            }
+            for sid, (role, _) in batch.links[entry.item_id].items()
+        ]
+        batch.texts.append({"item_id": item_id, "body": filename})
+    batch.counts["attachments"] += len(ids)
