@@ -14,9 +14,9 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-import os
 import zipfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -30,8 +30,9 @@ from models.errors import InvalidInput
 from models.policy import Policy
 from models.retention import last_day_kept
 from models.tables import Consent, Engagement, Identifier, Item, ItemSubject, Request, Subject
-from storage.blobs import CHUNK, BlobStore, open_for_item
+from storage.blobs import BlobStore, open_for_item
 from storage.listing import live_items_of
+from storage.sink import copy_checked, file_sink, sha256_of
 
 __all__ = ["SCHEMA", "ExportResult", "build_export"]
 
@@ -181,131 +182,131 @@ def build_export(
     if portable_only:
         items = [i for i in items if portable(i)]
     result = ExportResult(path=out, also_about_others=sorted(i for i in others if i is not None))
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    manifest: list[str] = []
-    rows: list[dict[str, Any]] = []
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as bundle:
-            for item in items:
-                assert item.id is not None
-                name = f"files/{item.id:06d}-{_safe(item.title, item.kind)}"
-                if item.kind in _EXT and not name.endswith(_EXT[item.kind]):
-                    name += _EXT[item.kind]
-                digest = hashlib.sha256()
-                with (
-                    open_for_item(blobs, item.id, item.blob_key) as source,
-                    bundle.open(name, "w", force_zip64=True) as sink,
-                ):
-                    while chunk := source.read(CHUNK):
-                        digest.update(chunk)
-                        sink.write(chunk)
-                if digest.hexdigest() != item.sha256:
-                    raise InvalidInput(f"item {item.id}: stored bytes do not match their sha256")
-                manifest.append(f"{digest.hexdigest()}  {name}")
-                rows.append(
-                    {
-                        "id": item.id,
-                        "kind": item.kind,
-                        "title": item.title,
-                        "received_at": item.received_at.isoformat(),
-                        "purpose": item.purpose,
-                        "legal_basis": item.legal_basis,
-                        "special_category": item.special_category,
-                        "provided_by_subject": item.provided_by_subject,
-                        "portable": portable(item),
-                        "source": item.source.split("/")[0],
-                        "mime_type": item.mime_type,
-                        "size": item.size,
-                        "sha256": item.sha256,
-                        "rule": item.rule_id,
-                        "kept_until": _kept_until(item),
-                        "also_about_others": item.id in others,
-                        "duration_seconds": item.duration_seconds,
-                        "path": name,
-                    }
-                )
-            identifiers = session.exec(
-                select(Identifier).where(Identifier.subject_id == subject_id)
-            )
-            data = {
-                "schema": SCHEMA,
-                "generated_at": now.isoformat(),
-                "policy": policy.label,
-                "portable_only": portable_only,
-                "subject": {
-                    "id": subject.id,
-                    "name": subject.display_name,
-                    "roles": subject.role_list,
-                    "identifiers": [
-                        {"kind": i.kind, "value": i.masked if i.kind == "personnummer" else i.value}
-                        for i in identifiers
-                    ],
-                    "marketing_blocked_on": (
-                        subject.marketing_blocked_on.isoformat()
-                        if subject.marketing_blocked_on
-                        else None
-                    ),
-                },
-                "engagements": [
-                    {
-                        "id": e.id,
-                        "starts_on": e.starts_on.isoformat(),
-                        "ends_on": e.ends_on.isoformat() if e.ends_on else None,
-                    }
-                    for e in session.exec(
-                        select(Engagement).where(Engagement.client_id == subject_id)
-                    )
-                ],
-                "consents": [
-                    {
-                        "purpose": c.purpose,
-                        "given_at": c.given_at.isoformat(),
-                        "withdrawn_at": c.withdrawn_at.isoformat() if c.withdrawn_at else None,
-                    }
-                    for c in session.exec(select(Consent).where(Consent.subject_id == subject_id))
-                ],
-                "requests": [
-                    {
-                        "id": r.id,
-                        "right": r.right,
-                        "received_on": r.received_on.isoformat(),
-                        "deadline": r.deadline.isoformat(),
-                        "status": r.status,
-                    }
-                    for r in session.exec(select(Request).where(Request.subject_id == subject_id))
-                ],
-                "recipients": recipients or [],
-                "items": rows,
-            }
-            for name, text in (
-                ("data.json", json.dumps(data, ensure_ascii=False, indent=2)),
-                (
-                    "README.html",
-                    _readme(
-                        subject,
-                        rows,
-                        policy,
-                        generated=local_date(now),
-                        recipients=recipients or [],
-                    ),
-                ),
-            ):
-                payload = text.encode("utf-8")
-                bundle.writestr(name, payload)
-                manifest.append(f"{hashlib.sha256(payload).hexdigest()}  {name}")
-            bundle.writestr("SHA256SUMS", "\n".join(manifest) + "\n")
-        with tmp.open("rb") as handle:
-            os.fsync(handle.fileno())
-        digest = hashlib.sha256()
-        with tmp.open("rb") as handle:
-            while chunk := handle.read(CHUNK):
-                digest.update(chunk)
-        tmp.replace(out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    result.sha256 = digest.hexdigest()
+    with (
+        file_sink(out) as handle,
+        zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as bundle,
+    ):
+        rows, manifest = _write_files(bundle, blobs, items, others, portable)
+        data = _bundle_data(session, subject, policy, now, portable_only, recipients, rows)
+        readme = _readme(
+            subject, rows, policy, generated=local_date(now), recipients=recipients or []
+        )
+        for name, text in (
+            ("data.json", json.dumps(data, ensure_ascii=False, indent=2)),
+            ("README.html", readme),
+        ):
+            payload = text.encode("utf-8")
+            bundle.writestr(name, payload)
+            manifest.append(f"{hashlib.sha256(payload).hexdigest()}  {name}")
+        bundle.writestr("SHA256SUMS", "\n".join(manifest) + "\n")
+    result.sha256 = sha256_of(out)
     result.size = out.stat().st_size
     result.items = len(rows)
     result.files = len(rows)
     return result
+
+
+def _write_files(
+    bundle: zipfile.ZipFile,
+    blobs: BlobStore,
+    items: list[Item],
+    others: set[int],
+    portable: Callable[[Item], bool],
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each item's bytes into the bundle, checked; its row for data.json and the manifest."""
+    rows: list[dict[str, Any]] = []
+    manifest: list[str] = []
+    for item in items:
+        assert item.id is not None
+        name = f"files/{item.id:06d}-{_safe(item.title, item.kind)}"
+        if item.kind in _EXT and not name.endswith(_EXT[item.kind]):
+            name += _EXT[item.kind]
+        with (
+            open_for_item(blobs, item.id, item.blob_key) as source,
+            bundle.open(name, "w", force_zip64=True) as sink,
+        ):
+            copy_checked(source, sink, sha256=item.sha256, what=f"item {item.id}")
+        manifest.append(f"{item.sha256}  {name}")
+        rows.append(
+            {
+                "id": item.id,
+                "kind": item.kind,
+                "title": item.title,
+                "received_at": item.received_at.isoformat(),
+                "purpose": item.purpose,
+                "legal_basis": item.legal_basis,
+                "special_category": item.special_category,
+                "provided_by_subject": item.provided_by_subject,
+                "portable": portable(item),
+                "source": item.source.split("/")[0],
+                "mime_type": item.mime_type,
+                "size": item.size,
+                "sha256": item.sha256,
+                "rule": item.rule_id,
+                "kept_until": _kept_until(item),
+                "also_about_others": item.id in others,
+                "duration_seconds": item.duration_seconds,
+                "path": name,
+            }
+        )
+    return rows, manifest
+
+
+def _bundle_data(
+    session: Session,
+    subject: Subject,
+    policy: Policy,
+    now: datetime,
+    portable_only: bool,
+    recipients: list[str] | None,
+    rows: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """data.json: the person, their agreements, consents, requests, recipients and items."""
+    subject_id = subject.id
+    identifiers = session.exec(select(Identifier).where(Identifier.subject_id == subject_id))
+    return {
+        "schema": SCHEMA,
+        "generated_at": now.isoformat(),
+        "policy": policy.label,
+        "portable_only": portable_only,
+        "subject": {
+            "id": subject.id,
+            "name": subject.display_name,
+            "roles": subject.role_list,
+            "identifiers": [
+                {"kind": i.kind, "value": i.masked if i.kind == "personnummer" else i.value}
+                for i in identifiers
+            ],
+            "marketing_blocked_on": (
+                subject.marketing_blocked_on.isoformat() if subject.marketing_blocked_on else None
+            ),
+        },
+        "engagements": [
+            {
+                "id": e.id,
+                "starts_on": e.starts_on.isoformat(),
+                "ends_on": e.ends_on.isoformat() if e.ends_on else None,
+            }
+            for e in session.exec(select(Engagement).where(Engagement.client_id == subject_id))
+        ],
+        "consents": [
+            {
+                "purpose": c.purpose,
+                "given_at": c.given_at.isoformat(),
+                "withdrawn_at": c.withdrawn_at.isoformat() if c.withdrawn_at else None,
+            }
+            for c in session.exec(select(Consent).where(Consent.subject_id == subject_id))
+        ],
+        "requests": [
+            {
+                "id": r.id,
+                "right": r.right,
+                "received_on": r.received_on.isoformat(),
+                "deadline": r.deadline.isoformat(),
+                "status": r.status,
+            }
+            for r in session.exec(select(Request).where(Request.subject_id == subject_id))
+        ],
+        "recipients": recipients or [],
+        "items": rows,
+    }

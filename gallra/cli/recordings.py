@@ -11,7 +11,6 @@ import typer
 
 from gallra.cli.context import app_of, audit
 from gallra.cli.output import JsonOpt, emit, group, iso, local_day, plural
-from models.errors import InvalidInput
 
 if TYPE_CHECKING:
     from gallra.wiring import App
@@ -145,31 +144,21 @@ def item_get(
 
 
 def _write_item(gallra: App, item_id: int, out: Path) -> Any:
-    """The item's bytes to a new file, checked; the item row. Nothing is left on failure."""
-    import hashlib
-
+    """The item's bytes to a new private file, checked; the item row. Nothing left on failure."""
     from gallra.errors import NotFound
     from models.tables import Item
-    from storage.blobs import CHUNK, open_for_item
+    from storage.blobs import open_for_item
+    from storage.sink import copy_checked, file_sink
 
     with gallra.session() as session:
         item = session.get(Item, item_id)
     if item is None:
         raise NotFound(f"item {item_id}: no such item")
-    digest = hashlib.sha256()
-    try:
-        with open_for_item(gallra.blobs, item_id, item.blob_key) as stream, out.open("xb") as sink:
-            while chunk := stream.read(CHUNK):
-                digest.update(chunk)
-                sink.write(chunk)
-    except FileExistsError:
-        raise InvalidInput(f"--out {out}: already exists") from None
-    except BaseException:
-        out.unlink(missing_ok=True)
-        raise
-    if digest.hexdigest() != item.sha256:
-        out.unlink(missing_ok=True)
-        raise InvalidInput(f"item {item_id}: stored bytes do not match their sha256")
+    with (
+        file_sink(out, exclusive=True) as sink,
+        open_for_item(gallra.blobs, item_id, item.blob_key) as stream,
+    ):
+        copy_checked(stream, sink, sha256=item.sha256, what=f"item {item_id}")
     return item
 
 
