@@ -170,11 +170,6 @@ def backup_now(gallra: App) -> BackupRun:
     return BackupRun(key=info.key, size=info.size, kind=info.kind, pruned=pruned)
 
 
-def _add(total: RecordingSummary, part: RecordingSummary) -> None:
-    for name in total.__dataclass_fields__:
-        setattr(total, name, getattr(total, name) + getattr(part, name))
-
-
 def ingest_s3_inbox(gallra: App) -> RecordingSummary:
     """Recordings put into the configured S3 inbox prefix (complete once visible).
 
@@ -208,7 +203,7 @@ def ingest_s3_inbox(gallra: App) -> RecordingSummary:
                         shutil.copyfileobj(stream, out, 1024 * 1024)
             part = RecordingSummary()
             ingestor.ingest_file(local, work, part, stable=True)
-            _add(summary, part)
+            summary.add(part)
             if not local.exists():  # stored and verified, or moved to quarantine
                 inbox.delete([key, *([key + ".json"] if key + ".json" in keys else [])])
     finally:
@@ -232,8 +227,8 @@ def ingest_recordings(
     ingestor = gallra.recording_ingestor()
     total = RecordingSummary()
     for folder in chosen:
-        _add(total, ingestor.ingest_folder(folder, progress=progress))
+        total.add(ingestor.ingest_folder(folder, progress=progress))
     if folders is None and rec.s3_inbox_bucket:
-        _add(total, ingest_s3_inbox(gallra))
+        total.add(ingest_s3_inbox(gallra))
     gallra.bind_keys()
     return total

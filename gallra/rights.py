@@ -20,25 +20,22 @@ from gallra.errors import NotFound
 from gallra.jobs import sweep
 from gallra.wiring import App
 from models.clock import local_date
-from models.enums import IdentifierKind, ItemKind, LegalBasis, ParseStatus, RequestRight
+from models.enums import ItemKind, LegalBasis, ParseStatus, RequestRight
 from models.errors import InvalidInput
-from models.personnummer import keyed_hash
 from models.retention import compute_expiry, last_day_kept
 from models.tables import (
     Consent,
     Hold,
-    Identifier,
     Item,
     ItemSubject,
     LedgerEntry,
-    MarketingBlock,
     Subject,
 )
 from storage import ledger
 from storage.expiry import item_facts, recompute
 from storage.export import ExportResult, build_export
 from storage.items import add_item, link_subjects, stamp_expiry
-from storage.registry import subject_facts
+from storage.registry import block_marketing_to, subject_facts
 from storage.requests import close_request, open_request
 from storage.sweep import SweepResult
 
@@ -267,12 +264,7 @@ def object_to_marketing(gallra: App, *, subject_id: int, run_sweep: bool = True)
         subject = _subject(session, subject_id)
         subject.marketing_blocked_on = gallra.today
         session.add(subject)
-        for ident in session.exec(
-            select(Identifier).where(
-                Identifier.subject_id == subject_id, Identifier.kind == IdentifierKind.EMAIL.value
-            )
-        ):
-            session.merge(MarketingBlock(address_hash=keyed_hash(gallra.hash_key, ident.value)))
+        block_marketing_to(session, subject_id=subject_id, hash_key=gallra.hash_key)
         changes = recompute(session, gallra.policy, subject_ids=[subject_id])
     result = sweep(gallra) if run_sweep else None
     return {

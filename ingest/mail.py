@@ -28,6 +28,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from ingest.counts import Counts
 from ingest.mail_batch import Parsed, attachment_key, store_all, tag_batch
 from ingest.parse import (
     MAX_PARSE_BYTES,
@@ -61,7 +62,7 @@ class RawMessage:
 
 
 @dataclass
-class IngestSummary:
+class IngestSummary(Counts):
     """Counts of what an ingest run did (no personal data)."""
 
     fetched: int = 0
@@ -77,12 +78,6 @@ class IngestSummary:
     tagged_one_by_one: int = 0  # batches the bulk path could not take (see _tag)
     unfetched: int = 0  # messages the server would not deliver (tried again next run)
     item_ids: list[int] = field(default_factory=list)
-
-    def add(self, other: IngestSummary) -> None:
-        """Accumulate another batch's counts."""
-        for name in self.__dataclass_fields__:
-            mine, theirs = getattr(self, name), getattr(other, name)
-            setattr(self, name, mine + theirs)
 
 
 def mail_key(sha256: str) -> str:

@@ -39,6 +39,7 @@ __all__ = [
     "ParsedMessage",
     "html_body",
     "html_to_text",
+    "is_body",
     "parse_message",
 ]
 
@@ -202,9 +203,7 @@ def _single_text_part(raw: bytes) -> ParsedMessage | None:
     if end is None:
         return None
     head = email.parser.BytesHeaderParser(policy=LENIENT).parsebytes(raw[: end.start()] + b"\n\n")
-    if head.defects or head.get_content_type() not in ("text/plain", "text/html"):
-        return None
-    if head.get_filename() or "attachment" in (head.get("Content-Disposition") or "").lower():
+    if head.defects or not is_body(head, head.get_filename()):
         return None
     encoding = str(head.get("Content-Transfer-Encoding") or "7bit").strip().lower()
     body = raw[end.end() :]
@@ -273,18 +272,12 @@ def _parse(message: Message) -> ParsedMessage:
             problems.append(f"part {index}: {type(defect).__name__}")
         where = f"part {index}"
         content_type = part.get_content_type()
-        disposition = (part.get("Content-Disposition") or "").lower()
         try:
             filename = part.get_filename()
         except (ValueError, LookupError, TypeError):
             filename = None
             problems.append(f"{where}: unreadable filename")
-        is_body = (
-            content_type in ("text/plain", "text/html")
-            and not filename
-            and ("attachment" not in disposition)
-        )
-        if is_body:
+        if is_body(part, filename):
             text = _part_text(part, problems, where)
             if text is not None:
                 (plain if content_type == "text/plain" else html).append(text)
@@ -306,16 +299,20 @@ def _parse(message: Message) -> ParsedMessage:
     return parsed
 
 
+def is_body(part: Message, filename: str | None) -> bool:
+    """Whether a part is the message's text (plain or HTML, not named, not an attachment)."""
+    if part.get_content_type() not in ("text/plain", "text/html") or filename:
+        return False
+    return "attachment" not in (part.get("Content-Disposition") or "").lower()
+
+
 def html_body(raw: bytes) -> str | None:
     """The first HTML body part of a message, decoded (for display); None without one."""
     try:
         message = email.message_from_bytes(raw, policy=LENIENT)
         for part in message.walk():
-            if part.get_content_type() != "text/html" or part.get_filename():
-                continue
-            if "attachment" in (part.get("Content-Disposition") or "").lower():
-                continue
-            return _part_text(part, [], "html")
+            if part.get_content_type() == "text/html" and is_body(part, part.get_filename()):
+                return _part_text(part, [], "html")
     except (RecursionError, LookupError, ValueError, TypeError, AttributeError, IndexError):
         return None
     return None

@@ -25,6 +25,7 @@ from typing import Literal
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from ingest.counts import Counts
 from ingest.headers import safe_filename
 from ingest.media import is_allowed, probe, recorded_at_from_name, sniff
 from models.clock import Clock
@@ -64,7 +65,7 @@ class RecordingRules:
 
 
 @dataclass
-class RecordingSummary:
+class RecordingSummary(Counts):
     """Counts (no names) of one run."""
 
     seen: int = 0

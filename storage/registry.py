@@ -26,6 +26,7 @@ __all__ = [
     "add_identifier",
     "add_party",
     "add_subject",
+    "block_marketing_to",
     "end_engagement",
     "find_subject_by_email",
     "identifiers_of",
@@ -107,6 +108,22 @@ def add_subject(
     for identifier in identifiers:
         add_identifier(session, subject_id=subject.id, identifier=identifier)
     return subject
+
+
+def block_marketing_to(session: Session, *, subject_id: int, hash_key: bytes) -> int:
+    """Keep a direct-marketing block for each of a person's addresses, as a keyed hash only
+    (it must outlive the person's entry, and must not say who they were); how many."""
+    from models.personnummer import keyed_hash
+    from models.tables import MarketingBlock
+
+    addresses = session.exec(
+        select(Identifier.value).where(
+            Identifier.subject_id == subject_id, Identifier.kind == IdentifierKind.EMAIL.value
+        )
+    ).all()
+    for value in addresses:
+        session.merge(MarketingBlock(address_hash=keyed_hash(hash_key, value)))
+    return len(addresses)
 
 
 def subject_or_none(session: Session, subject_id: int) -> Subject | None:

@@ -29,8 +29,7 @@ from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, col, select
 
 from models.clock import Clock, local_date
-from models.enums import IdentifierKind, ItemKind, ItemState, SubjectStatus
-from models.personnummer import keyed_hash
+from models.enums import ItemKind, ItemState, SubjectStatus
 from models.policy import Policy
 from models.retention import compute_expiry, registry_probe
 from models.tables import (
@@ -42,7 +41,6 @@ from models.tables import (
     ItemSource,
     ItemSubject,
     ItemText,
-    MarketingBlock,
     Request,
     Subject,
     SweepReport,
@@ -55,7 +53,7 @@ from storage.holds import held_item_ids
 from storage.keybinding import bind_keys, shred
 from storage.keystore import KeyStore
 from storage.locks import exclusive
-from storage.registry import subject_facts
+from storage.registry import block_marketing_to, subject_facts
 
 __all__ = [
     "SourceCopy",
@@ -297,13 +295,7 @@ def delete_subject(
     """
     assert subject.id is not None
     if subject.marketing_blocked_on is not None and hash_key:
-        for ident in session.exec(
-            select(Identifier).where(
-                Identifier.subject_id == subject.id,
-                Identifier.kind == IdentifierKind.EMAIL.value,
-            )
-        ):
-            session.merge(MarketingBlock(address_hash=keyed_hash(hash_key, ident.value)))
+        block_marketing_to(session, subject_id=subject.id, hash_key=hash_key)
     engagements = [
         e.id for e in session.exec(select(Engagement).where(Engagement.client_id == subject.id))
     ]
