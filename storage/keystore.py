@@ -22,9 +22,10 @@ import base64
 import hashlib
 import hmac
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -53,7 +54,17 @@ from storage.errors import KeyUnavailable, MasterKeyError
 __all__ = ["MASTER", "KeyStore", "MasterKey", "new_master_key"]
 
 MASTER = 0  # holder id of the master key (subject ids start at 1)
-_BATCH = 500
+_BATCH = 500  # keys per statement: an IN list stays well under SQLite's variable limit
+
+
+T = TypeVar("T")
+
+
+def _chunks(keys: Sequence[T]) -> Iterator[list[T]]:
+    """`keys` in runs of at most _BATCH, in order (one statement each)."""
+    for start in range(0, len(keys), _BATCH):
+        yield list(keys[start : start + _BATCH])
+
 
 metadata = MetaData()
 keystore_info = Table(
@@ -313,8 +324,7 @@ class KeyStore:
         wanted = sorted(set(blob_keys))
         for attempt in range(3):
             found: dict[str, bytes] = {}
-            for start in range(0, len(wanted), _BATCH):
-                part = wanted[start : start + _BATCH]
+            for part in _chunks(wanted):
                 found.update(self._readable(part, missing_ok=True))
             fresh = {key: os.urandom(32) for key in wanted if key not in found}
             if not fresh:
@@ -331,8 +341,7 @@ class KeyStore:
     def _insert_data_keys(self, fresh: dict[str, bytes], now: datetime) -> None:
         keys = list(fresh)
         with self.engine.begin() as db:
-            for start in range(0, len(keys), _BATCH):
-                part = keys[start : start + _BATCH]
+            for part in _chunks(keys):
                 held = select(data_key_wrap.c.blob_key).where(data_key_wrap.c.blob_key.in_(part))
                 db.execute(
                     delete(data_key).where(
@@ -392,10 +401,8 @@ class KeyStore:
             else:
                 keys = sorted(set(blob_keys))
                 rows = []
-                for start in range(0, len(keys), _BATCH):
-                    rows += db.execute(
-                        query.where(data_key_wrap.c.blob_key.in_(keys[start : start + _BATCH]))
-                    ).all()
+                for part in _chunks(keys):
+                    rows += db.execute(query.where(data_key_wrap.c.blob_key.in_(part))).all()
         for key, holder in rows:
             out.setdefault(key, set()).add(holder)
         return out
@@ -425,10 +432,8 @@ class KeyStore:
             changed = 0
             try:
                 with self.engine.begin() as db:
-                    for start in range(0, len(keys), _BATCH):
-                        changed += self._bind_part(
-                            db, {k: desired[k] for k in keys[start : start + _BATCH]}, now
-                        )
+                    for part in _chunks(keys):
+                        changed += self._bind_part(db, {k: desired[k] for k in part}, now)
             except (IntegrityError, OperationalError):  # lost a race: read again
                 if attempt == 2:
                     raise
@@ -492,10 +497,10 @@ class KeyStore:
         """Unwrapped keys of these subjects (None: destroyed or never made)."""
         found: dict[int, bytes | None] = dict.fromkeys(ids)
         ordered = sorted(ids)
-        for start in range(0, len(ordered), _BATCH):
+        for part in _chunks(ordered):
             for subject_id, wrapped in db.execute(
                 select(subject_key.c.subject_id, subject_key.c.wrapped).where(
-                    subject_key.c.subject_id.in_(ordered[start : start + _BATCH])
+                    subject_key.c.subject_id.in_(part)
                 )
             ):
                 if wrapped is not None:
@@ -552,8 +557,7 @@ class KeyStore:
         if not keys:
             return
         with self.engine.begin() as db:
-            for start in range(0, len(keys), _BATCH):
-                part = keys[start : start + _BATCH]
+            for part in _chunks(keys):
                 db.execute(delete(data_key_wrap).where(data_key_wrap.c.blob_key.in_(part)))
                 db.execute(delete(data_key).where(data_key.c.blob_key.in_(part)))
 
