@@ -485,7 +485,7 @@ def test_ingest_killed_at_random_points_ends_exact(imap_cli: Cli, dovecot: Dovec
     ]
     dovecot.append("INBOX", messages)
     url = f"imap://{dovecot.user}@127.0.0.1:{dovecot.port}"
-    env = {**os.environ, "GALLRA_HOME": str(imap_cli.home), "GALLRA_MAIL__BATCH_SIZE": "20"}
+    env = {**os.environ, "GALLRA_HOME": str(imap_cli.home), "GALLRA_MAIL__BATCH_SIZE": "5"}
     argv = [
         sys.executable,
         "-m",

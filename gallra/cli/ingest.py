@@ -116,62 +116,78 @@ def ingest_mail(
     from dataclasses import asdict
 
     from gallra.errors import ConfigError
-    from gallra.jobs import adhoc_source, sync_source
-    from ingest.mail import IngestSummary
+    from ingest.archives import EML_SUFFIXES, PassedOver
 
     gallra = app_of(ctx)
     # A bulk ingest makes many short-lived objects that refcounting frees; the modules
     # loaded so far need not be traced again (2000 messages: user CPU 3.42 -> 3.22 s).
     gc.freeze()
-    from ingest.archives import EML_SUFFIXES, PassedOver
-
     passed_over = PassedOver()
+    on_terminal = sys.stderr.isatty() and not as_json
     if mbox is not None or maildir is not None or eml_dir is not None:
         if imap is not None:
             raise ConfigError("ingest mail: give one of --mbox, --maildir, --eml-dir, --imap")
-        with gallra.mail_ingestor() as ingestor:
-            summary = run_archive(
-                ingestor,
-                _one_source(
-                    mbox,
-                    maildir,
-                    eml_dir,
-                    suffixes=[*EML_SUFFIXES, *(suffix or [])],
-                    passed_over=passed_over,
-                ),
-                batch_size=gallra.settings.mail.batch_size,
-                batch_bytes=gallra.settings.mail.batch_bytes,
-                progress=sys.stderr.isatty() and not as_json,
-            )
-        gallra.bind_keys()
+        messages = _one_source(
+            mbox, maildir, eml_dir, suffixes=[*EML_SUFFIXES, *(suffix or [])],
+            passed_over=passed_over,
+        )  # fmt: skip
+        summary = _ingest_archive(gallra, messages, progress=on_terminal)
     else:
-        if imap is not None:
-            sources = [
-                adhoc_source(imap, password_env=password_env, folders=folder or [], name="adhoc")
-            ]
-        else:
-            configured = gallra.settings.mail.sources
-            sources = [s for s in configured if not source or s.name in source]
-            if not sources:
-                raise ConfigError(
-                    "ingest mail: no mail source; give --mbox/--maildir/--eml-dir/--imap "
-                    "or configure [[mail.sources]] in gallra.toml"
-                )
-        summary = IngestSummary()
-
-        def show(folder: str, done: int, total: int) -> None:
-            sys.stderr.write(f"\r  {folder}: {done}/{total} messages")
-            sys.stderr.flush()
-
-        on_terminal = sys.stderr.isatty() and not as_json
-        for chosen in sources:
-            summary.add(sync_source(gallra, chosen, progress=show if on_terminal else None))
-        if on_terminal:
-            sys.stderr.write("\n")
+        chosen = _chosen_sources(gallra, imap, password_env, folder or [], source or [])
+        summary = _sync_sources(gallra, chosen, progress=on_terminal)
     data = asdict(summary)
     data["passed_over"] = asdict(passed_over)
     data.pop("item_ids")
     emit(data, as_json=as_json, lines=summary_lines(summary) + _passed_over_lines(passed_over))
+
+
+def _ingest_archive(gallra: App, messages: Iterator[RawMessage], *, progress: bool) -> Any:
+    """An archive through the pipeline; its people's keys bound after."""
+    with gallra.mail_ingestor() as ingestor:
+        summary = run_archive(
+            ingestor,
+            messages,
+            batch_size=gallra.settings.mail.batch_size,
+            batch_bytes=gallra.settings.mail.batch_bytes,
+            progress=progress,
+        )
+    gallra.bind_keys()
+    return summary
+
+
+def _chosen_sources(
+    gallra: App, imap: str | None, password_env: str, folders: list[str], names: list[str]
+) -> list[Any]:
+    """The ad hoc --imap source, or the configured ones (those named, or all)."""
+    from gallra.errors import ConfigError
+    from gallra.jobs import adhoc_source
+
+    if imap is not None:
+        return [adhoc_source(imap, password_env=password_env, folders=folders, name="adhoc")]
+    chosen = [s for s in gallra.settings.mail.sources if not names or s.name in names]
+    if not chosen:
+        raise ConfigError(
+            "ingest mail: no mail source; give --mbox/--maildir/--eml-dir/--imap "
+            "or configure [[mail.sources]] in gallra.toml"
+        )
+    return chosen
+
+
+def _sync_sources(gallra: App, sources: list[Any], *, progress: bool) -> Any:
+    """Each source in turn; counts summed (progress on stderr when on a terminal)."""
+    from gallra.jobs import sync_source
+    from ingest.mail import IngestSummary
+
+    def show(folder: str, done: int, total: int) -> None:
+        sys.stderr.write(f"\r  {folder}: {done}/{total} messages")
+        sys.stderr.flush()
+
+    summary = IngestSummary()
+    for chosen in sources:
+        summary.add(sync_source(gallra, chosen, progress=show if progress else None))
+    if progress:
+        sys.stderr.write("\n")
+    return summary
 
 
 def _passed_over_lines(passed: PassedOver) -> list[str]:
