@@ -14,7 +14,15 @@ from storage.expiry import recompute
 from storage.items import link_subjects, stamp_expiry
 from storage.registry import end_engagement
 
-__all__ = ["Assigned", "EngagementEnded", "assign_item", "finish_engagement"]
+__all__ = [
+    "Assigned",
+    "Correction",
+    "EngagementEnded",
+    "Rectified",
+    "assign_item",
+    "finish_engagement",
+    "rectify",
+]
 
 
 @dataclass(frozen=True)
@@ -81,3 +89,59 @@ def finish_engagement(gallra: App, *, engagement_id: int, ends_on: date) -> Enga
     with gallra.session() as session:
         changed = len(recompute(session, gallra.policy, subject_ids=people))
     return EngagementEnded(engagement_id, ends_on, changed)
+
+
+@dataclass(frozen=True)
+class Correction:
+    """What a rectification (art. 16) changes; empty fields change nothing."""
+
+    name: str | None = None
+    add_emails: tuple[str, ...] = ()
+    remove_emails: tuple[str, ...] = ()
+    add_phones: tuple[str, ...] = ()
+    personnummer: str | None = None
+
+
+@dataclass(frozen=True)
+class Rectified:
+    """Which fields changed (names of fields, never values) and the request recording it."""
+
+    changed: list[str]
+    request_id: int
+
+
+def rectify(gallra: App, *, subject_id: int, correction: Correction) -> Rectified:
+    """Correct or complete a person's registry data, recorded as a closed request."""
+    import json
+
+    from models.enums import RequestRight
+    from models.errors import InvalidInput
+    from storage.registry import correct_subject
+    from storage.requests import close_request, open_request
+
+    with gallra.session() as session:
+        changed = correct_subject(
+            session,
+            subject_id=subject_id,
+            name=correction.name,
+            add_emails=correction.add_emails,
+            remove_emails=correction.remove_emails,
+            add_phones=correction.add_phones,
+            personnummer=correction.personnummer,
+            today=gallra.today,
+            hash_key=gallra.hash_key if correction.personnummer is not None else b"",
+        )
+        if not changed:
+            raise InvalidInput("subject edit: nothing to change")
+        request = open_request(
+            session,
+            subject_id=subject_id,
+            right=RequestRight.RECTIFICATION,
+            received_on=gallra.today,
+        )
+        assert request.id is not None
+        close_request(
+            session, request_id=request.id, at=gallra.clock.now(),
+            outcome=json.dumps({"changed": changed}),
+        )  # fmt: skip
+    return Rectified(changed, request.id)

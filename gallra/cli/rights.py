@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +11,6 @@ from gallra.cli.context import app_of, audit, parse_date
 from gallra.cli.output import JsonOpt, emit, group, iso, plural
 from gallra.cli.subjects import subject_app
 from models.enums import RequestRight
-from models.errors import InvalidInput
 
 __all__ = ["consent_app", "request_app"]
 
@@ -289,76 +287,24 @@ def subject_edit(
     as_json: JsonOpt = False,
 ) -> None:
     """Rectification (article 16): correct or complete a person; fields recorded, not values."""
-    from sqlmodel import select
-
-    from models.enums import IdentifierKind
-    from models.identifiers import normalise_email
-    from models.personnummer import parse_personnummer
-    from models.tables import Identifier, Subject
-    from storage.registry import NewIdentifier, add_identifier
-    from storage.requests import close_request, open_request
+    from gallra.coach import Correction, rectify
 
     gallra = app_of(ctx)
-    changed: list[str] = []
-    with gallra.session() as session:
-        subject = session.get(Subject, subject_id)
-        if subject is None:
-            raise InvalidInput(f"subject {subject_id}: no such subject")
-        if name is not None and name.strip():
-            subject.display_name = name.strip()
-            changed.append("name")
-        for address in add_email or []:
-            add_identifier(session, subject_id=subject_id, identifier=NewIdentifier.email(address))
-            changed.append("email added")
-        for address in remove_email or []:
-            value = normalise_email(address)
-            for ident in session.exec(
-                select(Identifier).where(
-                    Identifier.subject_id == subject_id,
-                    Identifier.kind == IdentifierKind.EMAIL.value,
-                    Identifier.value == value,
-                )
-            ):
-                session.delete(ident)
-                changed.append("email removed")
-        for phone in add_phone or []:
-            add_identifier(session, subject_id=subject_id, identifier=NewIdentifier.phone(phone))
-            changed.append("phone added")
-        if personnummer is not None:
-            number = parse_personnummer(personnummer, today=gallra.today)
-            for ident in session.exec(
-                select(Identifier).where(
-                    Identifier.subject_id == subject_id,
-                    Identifier.kind == IdentifierKind.PERSONNUMMER.value,
-                )
-            ):
-                session.delete(ident)
-            session.flush()
-            add_identifier(
-                session,
-                subject_id=subject_id,
-                identifier=NewIdentifier.personnummer(number, hash_key=gallra.hash_key),
-            )
-            changed.append("personnummer set")
-        if not changed:
-            raise InvalidInput("subject edit: nothing to change")
-        session.add(subject)
-        request = open_request(
-            session,
-            subject_id=subject_id,
-            right=RequestRight.RECTIFICATION,
-            received_on=gallra.today,
-        )
-        assert request.id is not None
-        close_request(
-            session,
-            request_id=request.id,
-            at=gallra.clock.now(),
-            outcome=json.dumps({"changed": changed}),
-        )
+    done = rectify(
+        gallra,
+        subject_id=subject_id,
+        correction=Correction(
+            name=name,
+            add_emails=tuple(add_email or ()),
+            remove_emails=tuple(remove_email or ()),
+            add_phones=tuple(add_phone or ()),
+            personnummer=personnummer,
+        ),
+    )
+    changed, request_id = done.changed, done.request_id
     audit(gallra, "subject-edit", subject_id=subject_id, detail={"changed": changed})
     emit(
-        {"subject_id": subject_id, "changed": changed, "request_id": request.id},
+        {"subject_id": subject_id, "changed": changed, "request_id": request_id},
         as_json=as_json,
-        lines=[f"subject {subject_id}: {', '.join(changed)} (request {request.id})"],
+        lines=[f"subject {subject_id}: {', '.join(changed)} (request {request_id})"],
     )
