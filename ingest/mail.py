@@ -38,13 +38,13 @@ from ingest.parse import (
 from ingest.parse_pool import ParsePool
 from ingest.tagging import TaggingRules
 from models.clock import Clock
-from models.enums import ItemKind, LegalBasis, ParseStatus
+from models.enums import ItemKind, ParseStatus
 from models.policy import Policy
 from models.tables import Item, ItemSource, LedgerEntry
 from storage.blobs import BlobStore, StoredBlob
 from storage.bulk import insert_ignoring_conflicts
 from storage.engine import transaction, wal_checkpoints_in_background, write_transaction
-from storage.items import stamp_expiry
+from storage.items import item_row, stamp_expiry
 
 __all__ = ["IngestSummary", "MailIngestor", "RawMessage"]
 
@@ -249,46 +249,9 @@ class MailIngestor:
                 summary.duplicates += len(again)
                 fresh = {sha: m for sha, m in fresh.items() if sha not in again}
             summary.bytes_stored += sum(len(m.data) for m in fresh.values())
-            if fresh:
-                rows = [
-                    {
-                        "kind": ItemKind.EMAIL.value,
-                        "source": m.source,
-                        "source_ref": m.source_ref,
-                        "received_at": m.internal_date or now,
-                        "size": stored[sha].size,
-                        "sha256": sha,
-                        "mime_type": "message/rfc822",
-                        "blob_key": stored[sha].key,
-                        "parse_status": ParseStatus.PENDING.value,
-                        "title": "",
-                        "purpose": "agreement",
-                        "legal_basis": LegalBasis.CONTRACT.value,
-                        "special_category": False,
-                        "provided_by_subject": False,
-                        "rule_id": "",
-                        "policy_version": "",
-                        "state": "live",
-                        "media_info": "",
-                        "created_at": now,
-                    }
-                    for sha, m in fresh.items()
-                ]
-                # Matched by sha256, not by order: a RETURNING that must keep the order of
-                # its rows costs SQLite one statement a row.
-                # Another ingest of the same mailbox may have committed one of these since
-                # the look-up: the unique index turns that into a skipped row, counted as
-                # a duplicate, never into a second item.
-                returned = session.execute(
-                    insert_ignoring_conflicts(session, Item).returning(
-                        col(Item.sha256), col(Item.id)
-                    ),
-                    rows,
-                ).all()
-                by_sha = dict(returned)
-                new_ids = {sha: by_sha[sha] for sha in fresh if sha in by_sha}
-                summary.duplicates += len(fresh) - len(new_ids)
-                fresh = {sha: m for sha, m in fresh.items() if sha in by_sha}
+            new_ids = _insert_pending(session, fresh, stored, now)
+            summary.duplicates += len(fresh) - len(new_ids)
+            fresh = {sha: m for sha, m in fresh.items() if sha in new_ids}
             _record_positions(session, prepared.positions, now)
             if in_commit is not None:
                 in_commit(session)
@@ -311,7 +274,6 @@ class MailIngestor:
                 )
                 for sha, item_id in new_ids.items()
             ],
-            {item_id: fresh[sha].data for sha, item_id in new_ids.items()},
             prepared.attachments,
             summary,
         )
@@ -320,7 +282,6 @@ class MailIngestor:
     def _tag(
         self,
         entries: list[Parsed],
-        data: dict[int, bytes],
         attachments: dict[str, StoredBlob],
         summary: IngestSummary,
     ) -> None:
@@ -402,6 +363,39 @@ class MailIngestor:
                     continue  # another run finished it
                 self._tag_alone(session, entry, attachments, summary)
         return summary
+
+
+def _insert_pending(
+    session: Session, fresh: dict[str, RawMessage], stored: dict[str, StoredBlob], now: datetime
+) -> dict[str, int]:
+    """Insert the batch's new e-mails as `pending`; sha256 -> id of those really inserted.
+
+    Matched by sha256, not by order: a RETURNING that must keep the order of its rows costs
+    SQLite one statement a row. Another ingest of the same mailbox may have committed one
+    of these since the look-up: the unique index makes that a skipped row (a duplicate),
+    never a second item.
+    """
+    if not fresh:
+        return {}
+    rows = [
+        item_row(
+            kind=ItemKind.EMAIL,
+            source=m.source,
+            source_ref=m.source_ref,
+            received_at=m.internal_date or now,
+            size=stored[sha].size,
+            sha256=sha,
+            mime_type="message/rfc822",
+            blob_key=stored[sha].key,
+            created_at=now,
+        )
+        for sha, m in fresh.items()
+    ]
+    returned = session.execute(
+        insert_ignoring_conflicts(session, Item).returning(col(Item.sha256), col(Item.id)), rows
+    ).all()
+    by_sha = dict(returned)
+    return {sha: by_sha[sha] for sha in fresh if sha in by_sha}
 
 
 def _record_positions(

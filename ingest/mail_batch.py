@@ -27,6 +27,7 @@ from models.retention import ItemFacts, SubjectFacts, compute_expiry
 from models.tables import Identifier, Item, ItemSubject, ItemText, Subject
 from storage.blobs import BlobStore, StoredBlob
 from storage.bulk import insert_numbered
+from storage.items import item_row
 from storage.registry import subject_facts
 
 __all__ = ["Parsed", "attachment_key", "status_of", "tag_batch", "trusted_date"]
@@ -329,29 +330,26 @@ def _attachment_items(
             )
             stored = attachments[attachment.sha256]
             rows.append(
-                {
-                    "kind": ItemKind.ATTACHMENT.value,
-                    "parent_id": entry.item_id,
-                    "source": entry.source,
-                    "source_ref": entry.source_ref,
-                    "received_at": when,
-                    "size": stored.size,
-                    "sha256": attachment.sha256,
-                    "mime_type": attachment.content_type,
-                    "blob_key": stored.key,
-                    "parse_status": ParseStatus.OK.value,
-                    "title": attachment.filename,
-                    "purpose": purpose,
-                    "legal_basis": basis.value,
-                    "special_category": False,
-                    "provided_by_subject": any(role == "from" for role, _ in chosen.values()),
-                    "expires_at": expiry.expires_at,
-                    "rule_id": expiry.rule_id,
-                    "policy_version": expiry.policy_version,
-                    "state": "live",
-                    "media_info": "",
-                    "created_at": now,
-                }
+                item_row(
+                    kind=ItemKind.ATTACHMENT,
+                    parent_id=entry.item_id,
+                    source=entry.source,
+                    source_ref=entry.source_ref,
+                    received_at=when,
+                    size=stored.size,
+                    sha256=attachment.sha256,
+                    mime_type=attachment.content_type,
+                    blob_key=stored.key,
+                    parse_status=ParseStatus.OK,
+                    title=attachment.filename,
+                    purpose=purpose,
+                    legal_basis=basis,
+                    provided_by_subject=any(role == "from" for role, _ in chosen.values()),
+                    expires_at=expiry.expires_at,
+                    rule_id=expiry.rule_id,
+                    policy_version=expiry.policy_version,
+                    created_at=now,
+                )
             )
             made.append((entry, attachment.filename))
     if not rows:

@@ -14,10 +14,58 @@ from storage.blobs import StoredBlob
 from storage.expiry import expiry_for
 from storage.registry import subject_facts
 
-__all__ = ["Link", "add_item", "link_subjects", "set_text", "stamp_expiry"]
+__all__ = ["Link", "add_item", "item_row", "link_subjects", "set_text", "stamp_expiry"]
 
 
 Link = tuple[int, str, str]  # subject id, role (from/to/...), reason
+
+
+def item_row(
+    *,
+    kind: ItemKind,
+    source: str,
+    source_ref: str,
+    received_at: datetime,
+    size: int,
+    sha256: str,
+    blob_key: str,
+    created_at: datetime,
+    mime_type: str = "application/octet-stream",
+    parse_status: ParseStatus = ParseStatus.PENDING,
+    title: str = "",
+    purpose: str = "agreement",
+    legal_basis: LegalBasis = LegalBasis.CONTRACT,
+    parent_id: int | None = None,
+    provided_by_subject: bool = False,
+    special_category: bool = False,
+    expires_at: datetime | None = None,
+    rule_id: str = "",
+    policy_version: str = "",
+) -> dict[str, object]:
+    """A new live item's columns, for bulk inserts (every item row is built here)."""
+    return {
+        "kind": kind.value,
+        "parent_id": parent_id,
+        "source": source,
+        "source_ref": source_ref,
+        "received_at": received_at,
+        "size": size,
+        "sha256": sha256,
+        "mime_type": mime_type,
+        "blob_key": blob_key,
+        "parse_status": parse_status.value,
+        "title": title,
+        "purpose": purpose,
+        "legal_basis": legal_basis.value,
+        "special_category": special_category,
+        "provided_by_subject": provided_by_subject,
+        "expires_at": expires_at,
+        "rule_id": rule_id,
+        "policy_version": policy_version,
+        "state": ItemState.LIVE.value,
+        "media_info": "",
+        "created_at": created_at,
+    }
 
 
 def add_item(
