@@ -118,6 +118,50 @@ def _cutoff_prefix(mailbox: MailSource, uids: Sequence[int], cutoff: datetime) -
 Progress = Callable[[str, int, int], None]  # folder, messages done, messages to do
 
 
+@dataclass
+class _Folder:
+    """One folder being synced: where it stands, and how its batches are fetched and saved."""
+
+    mailbox: MailSource
+    ingestor: MailIngestor
+    report: FolderReport
+    source: str  # "imap:<label>"
+    uidvalidity: int
+    reconcile: bool  # UIDVALIDITY changed: look messages up by Message-ID first
+    recorded: set[int]  # UIDs with an unfetched row (from before, or failing in this run)
+
+    def fetch(self, batch: list[int]) -> tuple[list[FetchedMessage], dict[int, str]]:
+        """The batch's messages (after a renumbering: those not indexed), and what failed."""
+        folder = self.report.folder
+        wanted = (
+            _unknown_by_message_id(self.mailbox, self.ingestor, folder, batch)
+            if self.reconcile
+            else batch
+        )
+        return _fetch_what_the_server_delivers(self.mailbox, folder, wanted)
+
+    def raws(self, fetched: list[FetchedMessage]) -> list[RawMessage]:
+        """As the pipeline takes them, each with its position."""
+        where = f"{self.source}/{self.report.folder}"
+        return [
+            RawMessage(m.data, where, f"{self.uidvalidity}:{m.uid}", m.internal_date)
+            for m in fetched
+        ]
+
+    def in_commit(self, batch: list[int], failed: dict[int, str]) -> Callable[[Session], None]:
+        """What the batch's commit saves: the sync state, and the unfetched rows."""
+        folder = self.report.folder
+        save = _save_state(self.source, folder, self.uidvalidity, batch[-1])
+        if not failed and self.recorded.isdisjoint(batch):
+            return save
+
+        def commit(session: Session) -> None:
+            save(session)
+            _record_unfetched(session, self.source, folder, self.uidvalidity, batch, failed)
+
+        return commit
+
+
 def _sync_folder(
     mailbox: MailSource,
     ingestor: MailIngestor,
@@ -127,6 +171,31 @@ def _sync_folder(
     progress: Progress | None = None,
 ) -> None:
     """Sync one folder, adding to `report` batch by batch (so a retry loses no count)."""
+    sync, batches = _plan(mailbox, ingestor, report, options, now)
+    if not batches:
+        return
+    done_after = list(accumulate(len(batch) for batch in batches))
+
+    def advanced(index: int) -> None:
+        if progress is not None:
+            progress(report.folder, done_after[index], done_after[-1])
+
+    # After-store actions need the connection and a committed batch: then each batch is
+    # fetched, ingested and acted on in turn. Otherwise they overlap (see _pipelined).
+    if options.after_store == "leave":
+        _pipelined(sync, batches, advanced)
+    else:
+        _one_by_one(sync, batches, options, advanced)
+
+
+def _plan(
+    mailbox: MailSource,
+    ingestor: MailIngestor,
+    report: FolderReport,
+    options: SyncOptions,
+    now: datetime,
+) -> tuple[_Folder, list[list[int]]]:
+    """Select the folder, read where it stands, and cut what is new into bounded batches."""
     source_name = f"imap:{mailbox.name}"
     folder = report.folder
     uidvalidity = mailbox.select(folder)
@@ -158,72 +227,56 @@ def _sync_folder(
             max_bytes=options.batch_bytes,
         )
     ]
-    done_after = list(accumulate(len(batch) for batch in batches))
-    total = len(again) + len(uids)
+    sync = _Folder(mailbox, ingestor, report, source_name, uidvalidity, reconcile, set(again))
+    return sync, batches
 
-    def fetch(batch: list[int]) -> tuple[list[FetchedMessage], dict[int, str]]:
-        wanted = _unknown_by_message_id(mailbox, ingestor, folder, batch) if reconcile else batch
-        return _fetch_what_the_server_delivers(mailbox, folder, wanted)
 
-    def raws_of(fetched: list[FetchedMessage]) -> list[RawMessage]:
-        return [
-            RawMessage(m.data, f"{source_name}/{folder}", f"{uidvalidity}:{m.uid}", m.internal_date)
-            for m in fetched
-        ]
+def _pipelined(sync: _Folder, batches: list[list[int]], advanced: Callable[[int], None]) -> None:
+    """One I/O thread owns the connection and fetches batch k+1 while the ingestor stores
+    and parses the two after batch k (its own helper threads) and this thread commits,
+    tags and indexes batch k."""
+    failures: list[int] = []  # per batch, in the order the batches are committed
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as io:
 
-    recorded = set(again)  # rows exist only for these and for what fails in this run
+        def fetched_batches() -> Iterator[tuple[list[RawMessage], Callable[[Session], None]]]:
+            pending = io.submit(sync.fetch, batches[0])
+            for index, batch in enumerate(batches):
+                fetched, failed = pending.result()
+                if index + 1 < len(batches):
+                    pending = io.submit(sync.fetch, batches[index + 1])
+                failures.append(len(failed))
+                yield sync.raws(fetched), sync.in_commit(batch, failed)
 
-    def in_commit(batch: list[int], failed: dict[int, str]) -> Callable[[Session], None]:
-        save = _save_state(source_name, folder, uidvalidity, batch[-1])
-        if not failed and recorded.isdisjoint(batch):
-            return save
+        for index, summary in enumerate(sync.ingestor.ingest_stream(fetched_batches())):
+            summary.unfetched += failures[index]
+            sync.report.summary.add(summary)
+            advanced(index)
 
-        def commit(session: Session) -> None:
-            save(session)
-            _record_unfetched(session, source_name, folder, uidvalidity, batch, failed)
 
-        return commit
-
-    # One I/O thread owns the connection: it fetches the next batch while the ingestor
-    # stores and parses the two after batch k (its own helper threads) and this thread
-    # commits, tags and indexes batch k. After-store actions need the connection and a
-    # committed batch, so with them each batch is fetched, ingested and acted on in turn.
-    if not batches:
-        return
-    if options.after_store == "leave":
-        failures: list[int] = []  # per batch, in the order the batches are committed
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as io:
-
-            def fetched_batches() -> Iterator[tuple[list[RawMessage], Callable[[Session], None]]]:
-                pending = io.submit(fetch, batches[0])
-                for index, batch in enumerate(batches):
-                    fetched, failed = pending.result()
-                    if index + 1 < len(batches):
-                        pending = io.submit(fetch, batches[index + 1])
-                    failures.append(len(failed))
-                    yield raws_of(fetched), in_commit(batch, failed)
-
-            for index, summary in enumerate(ingestor.ingest_stream(fetched_batches())):
-                summary.unfetched += failures[index]
-                report.summary.add(summary)
-                if progress is not None:
-                    progress(folder, done_after[index], total)
-        return
+def _one_by_one(
+    sync: _Folder,
+    batches: list[list[int]],
+    options: SyncOptions,
+    advanced: Callable[[int], None],
+) -> None:
+    """Each batch fetched, committed, then moved or deleted at the server."""
+    folder = sync.report.folder
     for index, batch in enumerate(batches):
-        fetched, failed = fetch(batch)
-        summary = ingestor.ingest_batch(raws_of(fetched), in_commit=in_commit(batch, failed))
+        fetched, failed = sync.fetch(batch)
+        summary = sync.ingestor.ingest_batch(
+            sync.raws(fetched), in_commit=sync.in_commit(batch, failed)
+        )
         summary.unfetched += len(failed)
-        report.summary.add(summary)
-        if progress is not None:
-            progress(folder, done_after[index], total)
+        sync.report.summary.add(summary)
+        advanced(index)
         if fetched:
             # Only after the batch's bytes were stored (sha256 checked) and committed.
             stored_uids = [m.uid for m in fetched]
             if options.after_store == "move":
-                mailbox.move(folder, stored_uids, options.move_to)
+                sync.mailbox.move(folder, stored_uids, options.move_to)
             else:
-                mailbox.delete(folder, stored_uids)
-            mailbox.select(folder)
+                sync.mailbox.delete(folder, stored_uids)
+            sync.mailbox.select(folder)
 
 
 def _or_reopened(mailbox: MailSource, folder: str, ask: Callable[[], T], otherwise: T) -> T:
