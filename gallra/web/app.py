@@ -8,7 +8,7 @@ never echo content back.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from gallra.web.security import (
 from gallra.wiring import App
 from models.clock import local_date
 from models.errors import GallraError
+from models.retention import last_day_kept
 from storage.audit import record
 from storage.search import HIT_END, HIT_START
 from storage.webauth import end_session, find_user, login
@@ -62,9 +63,8 @@ def _day(moment: datetime | None) -> str:
 
 def _kept(expires_at: datetime | None) -> str:
     """The last day an item is kept: the day before the one it becomes deletable."""
-    if expires_at is None:
-        return "while the agreement runs"
-    return (local_date(expires_at) - timedelta(days=1)).isoformat()
+    day = last_day_kept(expires_at)
+    return "while an agreement runs" if day is None else day.isoformat()
 
 
 def create_app(gallra: App) -> FastAPI:
@@ -80,6 +80,14 @@ def create_app(gallra: App) -> FastAPI:
     app.include_router(search_page.router)
     app.include_router(pages.router)
     app.include_router(actions.router)
+    _add_guard(app)
+    _add_error_pages(app, templates)
+    _add_login(app, gallra, templates)
+    return app
+
+
+def _add_guard(app: FastAPI) -> None:
+    """Security headers on every response; an unexpected error named by its type only."""
 
     @app.middleware("http")
     async def headers(request: Request, call_next: Any) -> Response:
@@ -97,6 +105,10 @@ def create_app(gallra: App) -> FastAPI:
             )
         security_headers(response)
         return response
+
+
+def _add_error_pages(app: FastAPI, templates: Jinja2Templates) -> None:
+    """Calm pages for refused input, missing things and expired forms (no content echoed)."""
 
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired) -> Response:
@@ -126,6 +138,10 @@ def create_app(gallra: App) -> FastAPI:
         return templates.TemplateResponse(
             request, "problem.html", {"message": message, "viewer": None}, status_code=status
         )
+
+
+def _add_login(app: FastAPI, gallra: App, templates: Jinja2Templates) -> None:
+    """The login page, the login itself (one scrypt whether the user exists or not), logout."""
 
     @app.get("/login", response_class=HTMLResponse)
     def login_page(request: Request, failed: int = 0) -> Response:
@@ -174,8 +190,6 @@ def create_app(gallra: App) -> FastAPI:
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
-
-    return app
 
 
 def _cookie(
