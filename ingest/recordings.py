@@ -27,13 +27,13 @@ from sqlmodel import Session, select
 
 from ingest.counts import Counts
 from ingest.headers import safe_filename
-from ingest.media import is_allowed, probe, recorded_at_from_name, sniff
+from ingest.media import MediaInfo, is_allowed, probe, recorded_at_from_name, sniff
 from models.clock import Clock
 from models.enums import ItemKind, LegalBasis, ParseStatus
 from models.errors import InvalidInput
 from models.policy import Policy
 from models.tables import Item, Subject
-from storage.blobs import CHUNK, BlobStore
+from storage.blobs import CHUNK, BlobStore, StoredBlob
 from storage.engine import transaction
 from storage.errors import BlobIntegrityError
 from storage.items import add_item, link_subjects, set_text, stamp_expiry
@@ -181,11 +181,25 @@ class RecordingIngestor:
             stored = self.blobs.put(key, handle, expected_sha256=sha)
         self._verify(key, sha, stat.st_size)
         tag = self._tag(path, root)
+        self._index(path, root, stored, mime, info, tag, summary)
+        self._finish_source(path)
+
+    def _index(
+        self,
+        path: Path,
+        root: Path,
+        stored: StoredBlob,
+        mime: str,
+        info: MediaInfo,
+        tag: _Tag,
+        summary: RecordingSummary,
+    ) -> None:
+        """The stored recording's item: its date, people, text and expiry; counted."""
         when = (
             tag.recorded_at
             or info.recorded_at
             or recorded_at_from_name(path.name)
-            or datetime.fromtimestamp(stat.st_mtime, UTC)
+            or datetime.fromtimestamp(path.stat().st_mtime, UTC)
         )
         with transaction(self.engine) as session:
             item = add_item(
@@ -215,7 +229,7 @@ class RecordingIngestor:
             set_text(
                 session,
                 item_id=item.id,
-                body=f"{item.title}\n{item.media_info}\n{info.duration_seconds:.0f} s",
+                body=f"{item.title}\n{item.media_info}\n{info.duration_seconds or 0:.0f} s",
             )
             stamp_expiry(session, self.policy, item=item, subject_ids=list(tag.subject_ids))
             summary.item_ids.append(item.id)
@@ -223,7 +237,6 @@ class RecordingIngestor:
         summary.bytes_stored += stored.size
         if not tag.subject_ids:
             summary.unassigned += 1
-        self._finish_source(path)
 
     def _verify(self, key: str, sha: str, size: int) -> None:
         """Read the stored copy back; the source is only removed after this passes."""
