@@ -63,6 +63,37 @@ def _safe(name: str, fallback: str) -> str:
     return cleaned or fallback
 
 
+def _table_rows(rows: list[tuple[str, ...]]) -> str:
+    """HTML table rows, every cell escaped."""
+    return "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
+
+
+def _readme_tables(items: list[dict[str, Any]], policy: Policy) -> tuple[str, str, str, str]:
+    """The access report's tables: kinds, every item, purposes and bases, how long kept."""
+    by_kind = Counter(i["kind"] for i in items)
+    purposes = sorted({(i["purpose"], i["legal_basis"]) for i in items})
+    until = sorted(
+        {(i["kind"], i["rule"], i["kept_until"] or "while the agreement runs") for i in items}
+    )
+    kinds = _table_rows([(k, str(n)) for k, n in sorted(by_kind.items())])
+    every = _table_rows(
+        [
+            (str(i["id"]), i["kind"], i["received_at"][:10], i["title"], i["purpose"],
+             i["legal_basis"], i["kept_until"] or "-", i["path"])
+            for i in items
+        ]
+    )  # fmt: skip
+    why = _table_rows(
+        [
+            (p, policy.purposes[p].description if p in policy.purposes else "", b)
+            for p, b in purposes
+        ]
+    )
+    return kinds, every, why, _table_rows(list(until))
+
+
 def _readme(
     subject: Subject,
     items: list[dict[str, Any]],
@@ -71,41 +102,8 @@ def _readme(
     generated: date,
     recipients: list[str],
 ) -> str:
-    by_kind = Counter(i["kind"] for i in items)
-    purposes = sorted({(i["purpose"], i["legal_basis"]) for i in items})
-    until = sorted(
-        {(i["kind"], i["rule"], i["kept_until"] or "while the agreement runs") for i in items}
-    )
     esc = html.escape
-
-    def rows(pairs: list[tuple[str, ...]]) -> str:
-        return "".join(
-            "<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in row) + "</tr>" for row in pairs
-        )
-
-    purpose_rows = rows(
-        [
-            (p, policy.purposes[p].description if p in policy.purposes else "", b)
-            for p, b in purposes
-        ]
-    )
-    kind_rows = rows([(k, str(n)) for k, n in sorted(by_kind.items())])
-    until_rows = rows(list(until))
-    item_rows = rows(
-        [
-            (
-                str(i["id"]),
-                i["kind"],
-                i["received_at"][:10],
-                i["title"],
-                i["purpose"],
-                i["legal_basis"],
-                i["kept_until"] or "-",
-                i["path"],
-            )
-            for i in items
-        ]
-    )
+    kind_rows, item_rows, purpose_rows, until_rows = _readme_tables(items, policy)
     recipient_items = "".join(f"<li>{esc(r)}</li>" for r in recipients)
     return f"""<!doctype html>
 <html lang="sv"><head><meta charset="utf-8"><title>Registerutdrag / Access report</title>

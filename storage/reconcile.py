@@ -68,6 +68,43 @@ def _sha256_of(blobs: BlobStore, key: str) -> str:
     return digest.hexdigest()
 
 
+def _verify_blobs(
+    blobs: BlobStore,
+    rows: list[tuple[int | None, str, str]],
+    present: set[str],
+    keys: set[str],
+    report: ReconcileReport,
+) -> None:
+    """Read back every present blob (decrypt, authenticate, re-hash) and the newest backup."""
+    checked: dict[str, str] = {}
+    for item_id, key, sha in rows:
+        if key not in present or item_id is None:
+            continue
+        if key not in checked:
+            try:
+                checked[key] = _sha256_of(blobs, key)
+            except BlobNotFound:
+                report.missing_blobs.append(item_id)
+                continue
+            except KeyUnavailable:
+                checked[key] = "no-key"
+            except BlobIntegrityError:
+                checked[key] = "tampered"
+        if checked[key] == "no-key":
+            report.key_missing.append(item_id)
+            continue
+        report.verified += 1
+        if checked[key] != sha:
+            report.corrupt.append(item_id)
+    newest = max((k for k in keys if k.startswith(BACKUP_PREFIX)), default=None)
+    if newest is not None:  # the backup a restore would use reads back whole
+        try:
+            _sha256_of(blobs, newest)
+            report.newest_backup_ok = True
+        except (BlobIntegrityError, KeyUnavailable):
+            report.newest_backup_ok = False
+
+
 def reconcile(
     engine: Engine,
     blobs: BlobStore,
@@ -92,33 +129,7 @@ def reconcile(
     present = blobs.remaining(wanted) if wanted else set()
     report.missing_blobs = sorted(i for i, key, _ in rows if key not in present and i is not None)
     if verify:
-        checked: dict[str, str] = {}
-        for item_id, key, sha in rows:
-            if key not in present or item_id is None:
-                continue
-            if key not in checked:
-                try:
-                    checked[key] = _sha256_of(blobs, key)
-                except BlobNotFound:
-                    report.missing_blobs.append(item_id)
-                    continue
-                except KeyUnavailable:
-                    checked[key] = "no-key"
-                except BlobIntegrityError:
-                    checked[key] = "tampered"
-            if checked[key] == "no-key":
-                report.key_missing.append(item_id)
-                continue
-            report.verified += 1
-            if checked[key] != sha:
-                report.corrupt.append(item_id)
-        newest = max((k for k in keys if k.startswith(BACKUP_PREFIX)), default=None)
-        if newest is not None:  # the backup a restore would use reads back whole
-            try:
-                _sha256_of(blobs, newest)
-                report.newest_backup_ok = True
-            except (BlobIntegrityError, KeyUnavailable):
-                report.newest_backup_ok = False
+        _verify_blobs(blobs, rows, present, keys, report)
     if keystore is not None:
         stale = [
             key
