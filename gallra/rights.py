@@ -3,6 +3,9 @@
 Erasure, objection and consent withdrawal only move dates; the sweep does
 every deletion, here run at once (or left to the nightly run). Outputs hold
 ids, hashes, rules and dates: no names, addresses or personnummer.
+
+Over 300 lines because each right's job (export, erasure, objection, consent)
+moves dates the same way and leaves deleting to the sweep.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ sections joined by ``__``, e.g. ``GALLRA_BLOBS__BACKEND=s3``), then
 ``gallra.toml`` in ``GALLRA_HOME``, then defaults. Secrets (the hash key, IMAP
 passwords, S3 keys) come only from environment variables or files, are held as
 SecretStr and are never printed; a secret found in gallra.toml is refused.
+
+Over 300 lines because it is the one typed settings object, every section of
+it.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from models.policy import Policy
     from storage.blobs import BlobStore
     from storage.keystore import KeyStore, MasterKey
-    from storage.sweep import SourceEraser
+    from storage.source_copies import SourceEraser
 
 __all__ = ["App", "parse_now"]
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from ingest.errors import MailboxUnavailable
 from ingest.mailsource import MailSource
-from storage.sweep import SourceCopy
+from storage.source_copies import SourceCopy
 
 __all__ = ["ImapEraser"]
 

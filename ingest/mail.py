@@ -13,6 +13,9 @@ For a batch of raw messages:
 
 A crash after 2 leaves blobs the re-run rewrites under the same keys; after
 3, items `pending` that `finish_pending` parses. Reports carry counts only.
+
+Over 300 lines because the four steps and the pipeline that overlaps them
+share the exactly-once rules (store, commit, re-check, tag).
 """
 
 from __future__ import annotations

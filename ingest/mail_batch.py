@@ -5,6 +5,9 @@ round trips; this one does the same work for a batch with one lookup of
 all addresses, one insert each for new people, their identifiers, links,
 texts and attachments, and one bulk update of the items. If anything here
 fails, the caller rolls back and falls back to the per-message path.
+
+Over 300 lines because tagging's stages hand one batch's decisions to each
+other in one transaction.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ batch's items, so a crash never skips or repeats a message. A changed
 UIDVALIDITY (the folder was recreated) is reconciled by Message-ID and
 content hash instead of ingesting everything again. A dropped connection
 or a restarted server is retried: the folder resumes from its last commit.
+
+Over 300 lines because the unfetched-message bookkeeping and the
+reconciliation after a UIDVALIDITY change belong to the same per-folder
+position the sync keeps.
 """
 
 from __future__ import annotations

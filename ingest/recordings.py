@@ -6,6 +6,9 @@ quarantine folder with a reason (never deleted); sha256 while streaming;
 stored under a content-addressed key; read back and checked (size and
 sha256); committed with its tags; only then the source copy is deleted (or
 moved, or kept, as configured). Same bytes again: nothing new is stored.
+
+Over 300 lines because a recording's checks, storing, tagging and quarantine
+are one file's way through.
 """
 
 from __future__ import annotations

@@ -14,6 +14,10 @@ put in the blob store or in an index backup. Destroyed rows are zeroed in
 the file (secure_delete) and the WAL is truncated after a destruction.
 A tombstone (subject id, when, the subject's creation time) remains so a
 restored index can replay deletions made after its backup was taken.
+
+One module (about 570 lines) because the key tree's invariants (wrap, rewrap
+on rotation, shred, replace a key nobody holds) hold across its tables and are
+read together.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ so "mote" finds "möte" (typed on a keyboard without å ä ö).
 
 Snippets mark hits with HIT_START/HIT_END (private-use characters) so the
 caller escapes the text first and only then turns the marks into markup.
+
+Over 300 lines because the two engines' queries (FTS5, PostgreSQL full text)
+are kept side by side so they stay alike.
 """
 
 from __future__ import annotations

@@ -14,35 +14,33 @@ A crash anywhere is finished by the next sweep, which first resumes items
 left `deleting`. Running twice deletes nothing twice. A failure on one item
 leaves it `deleting`, is reported, and never stops the others. Reports and
 ledger entries hold ids, hashes, rules and counts: no personal data.
+
+One module (about 400 lines) because the five steps share one discipline
+(mark, delete, verify, remove, ledger) that is checked best read top to
+bottom; who goes with their last item is storage.subject_sweep, the copies at
+the sources storage.source_copies.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, col, select
 
 from models.clock import Clock, local_date
-from models.enums import ItemKind, ItemState, SubjectStatus
+from models.enums import ItemState
 from models.policy import Policy
-from models.retention import compute_expiry, registry_probe
 from models.tables import (
-    Engagement,
-    EngagementParty,
     Hold,
-    Identifier,
     Item,
     ItemSource,
     ItemSubject,
     ItemText,
-    Request,
-    Subject,
     SweepReport,
 )
 from storage import ledger
@@ -53,14 +51,12 @@ from storage.holds import held_item_ids
 from storage.keybinding import bind_keys, shred
 from storage.keystore import KeyStore
 from storage.locks import exclusive
-from storage.registry import block_marketing_to, subject_facts
+from storage.source_copies import Erasers, erase_at_sources
+from storage.subject_sweep import sweep_subjects
 
 __all__ = [
-    "SourceCopy",
-    "SourceEraser",
     "SweepOptions",
     "SweepResult",
-    "delete_subject",
     "remove_item_rows",
     "run_sweep",
 ]
@@ -132,74 +128,6 @@ def _expired_ids(session: Session, *, until: datetime, after_id: int, limit: int
     return [i for i in session.exec(query) if i is not None]
 
 
-@dataclass(frozen=True)
-class SourceCopy:
-    """Where the original of an item still lives at its source (no content)."""
-
-    item_id: int
-    source: str
-    source_ref: str
-    message_id: str | None
-    sha256: str
-
-
-class SourceEraser(Protocol):
-    """Deletes the originals at a source (e.g. the IMAP server) and verifies they are gone."""
-
-    def erase(self, copies: Sequence[SourceCopy]) -> dict[int, str]:
-        """Delete each copy; return item id -> reason for every copy still present."""
-        ...
-
-
-Erasers = Mapping[str, SourceEraser]  # source prefix ("imap:practice") -> eraser
-
-
-def _positions(engine: Engine, items: list[Item]) -> list[SourceCopy]:
-    """Every place each e-mail was seen at (the one stored with the item included)."""
-    emails = {
-        item.id: item for item in items if item.kind == ItemKind.EMAIL.value and item.id is not None
-    }
-    if not emails:
-        return []
-    seen: set[tuple[int, str, str]] = {
-        (item_id, item.source, item.source_ref) for item_id, item in emails.items()
-    }
-    with Session(engine) as session:
-        seen |= set(
-            session.exec(
-                select(ItemSource.item_id, ItemSource.source, ItemSource.source_ref).where(
-                    col(ItemSource.item_id).in_(list(emails))
-                )
-            )
-        )
-    return [
-        SourceCopy(item_id, source, ref, emails[item_id].message_id, emails[item_id].sha256)
-        for item_id, source, ref in sorted(seen)
-    ]
-
-
-def _erase_at_sources(
-    engine: Engine, items: list[Item], erasers: Erasers
-) -> tuple[set[int], dict[int, str]]:
-    """Delete the originals at every source position first; (erased item ids, failures).
-
-    A message seen in two mailboxes has a position in each: each source's
-    eraser deletes and verifies its copy. One that fails keeps the item
-    (`deleting`, retried next sweep; doctor lists it).
-    """
-    erased: set[int] = set()
-    failed: dict[int, str] = {}
-    positions = _positions(engine, items) if erasers else []
-    for prefix, eraser in erasers.items():
-        copies = [copy for copy in positions if copy.source.startswith(prefix + "/")]
-        if not copies:
-            continue
-        failures = eraser.erase(copies)
-        failed.update(failures)
-        erased |= {copy.item_id for copy in copies if copy.item_id not in failures}
-    return erased - set(failed), failed
-
-
 def _delete_batch(
     engine: Engine,
     blobs: BlobStore,
@@ -211,7 +139,7 @@ def _delete_batch(
     """Steps 3-5 for items already marked `deleting` (source originals first)."""
     with Session(engine, expire_on_commit=False) as session:
         items = list(session.exec(select(Item).where(col(Item.id).in_(ids))))
-    erased_at_source, source_failed = _erase_at_sources(engine, items, erasers)
+    erased_at_source, source_failed = erase_at_sources(engine, items, erasers)
     for item_id, reason in sorted(source_failed.items()):
         result.failures.append({"item_id": item_id, "reason": f"source copy: {reason}"})
     items = [item for item in items if item.id not in source_failed]
@@ -286,45 +214,6 @@ def remove_item_rows(session: Session, ids: list[int]) -> None:
     session.execute(delete(Item).where(col(Item.id).in_(ids)))
 
 
-def delete_subject(
-    session: Session, subject: Subject, now: datetime, hash_key: bytes | None, **facts: Any
-) -> None:
-    """Delete a person's entry and all that hangs on it, ledgered by id (see `_sweep_subjects`).
-
-    A marketing block survives as keyed hashes of the addresses.
-    """
-    assert subject.id is not None
-    if subject.marketing_blocked_on is not None and hash_key:
-        block_marketing_to(session, subject_id=subject.id, hash_key=hash_key)
-    engagements = [
-        e.id for e in session.exec(select(Engagement).where(Engagement.client_id == subject.id))
-    ]
-    if engagements:
-        session.execute(
-            delete(EngagementParty).where(col(EngagementParty.engagement_id).in_(engagements))
-        )
-        session.execute(delete(Engagement).where(col(Engagement.id).in_(engagements)))
-    session.execute(delete(Identifier).where(col(Identifier.subject_id) == subject.id))
-    session.execute(delete(EngagementParty).where(col(EngagementParty.subject_id) == subject.id))
-    session.execute(delete(Hold).where(col(Hold.subject_id) == subject.id))
-    session.execute(
-        update(Request).where(col(Request.subject_id) == subject.id).values(subject_id=None)
-    )
-    session.delete(subject)
-    session.flush()
-    ledger.append(
-        session,
-        at=now,
-        action="subject-deleted",
-        detail={
-            "subject_id": subject.id,
-            "engagements_deleted": len(engagements),
-            "marketing_block_kept_as_hash": subject.marketing_blocked_on is not None,
-            **facts,
-        },
-    )
-
-
 def _resume(
     engine: Engine,
     blobs: BlobStore,
@@ -365,59 +254,6 @@ def _resume(
         result.resumed += len(finish)
         if finish:
             _delete_batch(engine, blobs, finish, result, now, erasers)
-
-
-def _registry_expired(
-    session: Session, policy: Policy, subject: Subject, today_dt: datetime, *, lost_last_item: bool
-) -> bool:
-    """Whether a person with no items left may go.
-
-    A prospect's entry goes with their last item (POLICY.md rule 3); one who
-    never had an item, 3 months after they were registered. A client's entry
-    lives like an agreement record (5 years after the end of the year the
-    contract ended).
-    """
-    assert subject.id is not None
-    facts = subject_facts(session, subject_ids=[subject.id])[subject.id]
-    if lost_last_item and facts.status is SubjectStatus.PROSPECT:
-        return True
-    expiry = compute_expiry(policy, registry_probe(facts, local_date(subject.created_at)), [facts])
-    return expiry.expires_at is not None and expiry.expires_at <= today_dt
-
-
-def _sweep_subjects(
-    engine: Engine, policy: Policy, result: SweepResult, now: datetime, hash_key: bytes | None
-) -> None:
-    """Delete people with nothing left, no running agreement, no hold, no open request."""
-    with transaction(engine) as session:
-        with_items = select(ItemSubject.subject_id)
-        held = select(Hold.subject_id).where(
-            col(Hold.lifted_at).is_(None), col(Hold.subject_id).is_not(None)
-        )
-        # An open request keeps the person, except an erasure request: it never
-        # blocks its own erasure.
-        open_requests = select(Request.subject_id).where(
-            Request.status == "open",
-            col(Request.subject_id).is_not(None),
-            Request.right != "erasure",
-        )
-        candidates = list(
-            session.exec(
-                select(Subject).where(
-                    col(Subject.id).not_in(with_items),
-                    col(Subject.id).not_in(held),
-                    col(Subject.id).not_in(open_requests),
-                )
-            )
-        )
-        for subject in candidates:
-            lost_last_item = subject.id in result.touched_subjects
-            if not _registry_expired(session, policy, subject, now, lost_last_item=lost_last_item):
-                continue
-            assert subject.id is not None
-            result.deleted_subjects[subject.id] = subject.created_at.isoformat()
-            delete_subject(session, subject, now, hash_key)
-            result.subjects_deleted += 1
 
 
 def _held_past_expiry(session: Session, now: datetime) -> list[int]:
@@ -521,7 +357,7 @@ def _sweep(
         if due:
             _delete_batch(engine, blobs, due, result, now, sources)
 
-    _sweep_subjects(engine, policy, result, now, hash_key)
+    sweep_subjects(engine, policy, result, now, hash_key)
     if keystore is not None:
         bind_keys(engine, keystore, now)
         result.subject_keys_destroyed = len(
