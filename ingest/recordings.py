@@ -41,6 +41,7 @@ from storage.engine import transaction
 from storage.errors import BlobIntegrityError
 from storage.items import add_item, link_subjects, set_text, stamp_expiry
 from storage.registry import find_subject_by_email
+from storage.sink import sha256_of
 
 __all__ = ["RecordingIngestor", "RecordingRules", "RecordingSummary", "recording_key"]
 
@@ -88,14 +89,6 @@ class _Tag:
     recorded_at: datetime | None = None
     purpose: str = "agreement"
     note: str = ""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _sidecar(path: Path) -> Path | None:
@@ -170,7 +163,7 @@ class RecordingIngestor:
                 path, f"{mime} with no readable duration (truncated or no audio)", summary
             )
             return
-        sha = _sha256(path)
+        sha = sha256_of(path)
         with Session(self.engine) as session:
             known = session.exec(
                 select(Item.id).where(Item.sha256 == sha, Item.kind == ItemKind.RECORDING.value)
