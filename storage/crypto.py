@@ -166,12 +166,14 @@ class DecryptingReader:
         self._buffer = b""
         self._offset = 0
         self._finished = False
+        self.chunks_decrypted = 0  # how many chunks were read and authenticated
         self._seeked = False
 
     def _fail(self, what: str) -> BlobTampered:
         return BlobTampered(f"blob {self._blob_key}: {what}; it was altered or truncated")
 
     def _open_next(self) -> None:
+        self.chunks_decrypted += 1
         sealed = _read_exactly(self._stream, self._chunk + TAG)
         if not sealed and self._seeked:
             self._finished = True  # a seek to the very end

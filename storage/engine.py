@@ -110,7 +110,9 @@ def write_transaction(engine: Engine) -> Iterator[Session]:
 
 
 @contextmanager
-def wal_checkpoints_in_background(engine: Engine) -> Iterator[None]:
+def wal_checkpoints_in_background(
+    engine: Engine, *, idle_wait: float = _CHECKPOINT_IDLE_WAIT
+) -> Iterator[None]:
     """While the block runs, a helper thread checkpoints the SQLite WAL after each commit.
 
     A commit that crosses SQLite's auto-checkpoint threshold copies the WAL
@@ -135,7 +137,7 @@ def wal_checkpoints_in_background(engine: Engine) -> Iterator[None]:
 
     def checkpoint_until_stopped() -> None:
         while not stop.is_set():
-            if wake.wait(_CHECKPOINT_IDLE_WAIT):
+            if wake.wait(idle_wait):
                 wake.clear()
                 if stop.is_set():
                     break  # the final checkpoint below runs once the helper is joined

@@ -310,22 +310,18 @@ def test_wal_checkpoints_run_in_a_helper_thread_during_a_bulk_ingest(tmp_path: P
     engine.dispose()
 
 
-def test_wal_checkpoint_helper_stops_at_once_when_the_ingest_ends(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_wal_checkpoint_helper_stops_at_once_when_the_ingest_ends(tmp_path: Path) -> None:
     """GIVEN a helper waiting for a commit WHEN the block ends THEN it is woken and joined
     at once, not after its idle wait (which was 0.5 s at the end of every ingest)."""
     import threading
 
-    import storage.engine
     from storage.engine import wal_checkpoints_in_background
 
-    monkeypatch.setattr(storage.engine, "_CHECKPOINT_IDLE_WAIT", 600.0)
     engine = make_engine(f"sqlite:///{tmp_path / 'index.db'}")
     migrate(engine)
 
     def one_ingest(commits: int) -> None:
-        with wal_checkpoints_in_background(engine):
+        with wal_checkpoints_in_background(engine, idle_wait=600.0):
             for n in range(commits):
                 with transaction(engine) as session:
                     session.add(Subject(display_name=f"Person {n}", roles="client"))

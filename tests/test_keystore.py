@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import Engine, select
@@ -11,6 +14,7 @@ from sqlalchemy import Engine, select
 from storage.errors import KeyUnavailable, MasterKeyError
 from storage.keystore import MASTER, KeyStore, MasterKey, data_key_wrap, subject_key
 
+T = TypeVar("T")
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
 
 
@@ -89,24 +93,38 @@ def test_master_key_text_is_checked_without_echoing_it() -> None:
     assert key.key.hex() not in repr(key)
 
 
-def test_two_writers_making_the_same_blobs_key_agree(
-    keys: KeyStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """GIVEN another process makes a blob's key between this one's read and insert
-    THEN this one takes that key instead of failing or making a second one."""
+def _at_once(*calls: Callable[[], T]) -> list[T]:
+    """Run the calls in threads released together by a barrier; their results, in order."""
+    import threading
+
+    barrier = threading.Barrier(len(calls))
+    results: dict[int, T] = {}
+
+    def run(index: int, call: Callable[[], T]) -> None:
+        barrier.wait()
+        results[index] = call()
+
+    workers = [threading.Thread(target=run, args=pair) for pair in enumerate(calls)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return [results[index] for index in range(len(calls))]
+
+
+def test_two_writers_making_one_blob_key_at_once_agree_on_it(keys: KeyStore) -> None:
+    """GIVEN two key stores (as two processes) that make the same blobs' keys at the same
+    moment, forty times over THEN each blob has one key, both got that key, and neither
+    failed: the one that lost the insert reads the winner's key."""
     other = KeyStore(keys.engine, keys.master)
-    original = KeyStore._readable
-    raced: list[bytes] = []
-
-    def read_then_lose_the_race(self: KeyStore, blob_keys: list[str], **kw: bool) -> object:
-        found = original(self, blob_keys, **kw)
-        if self is keys and not raced:
-            raced.append(other.data_keys_for_write(blob_keys, NOW)["mail/same"])
-        return found
-
-    monkeypatch.setattr(KeyStore, "_readable", read_then_lose_the_race)
-    assert keys.data_keys_for_write(["mail/same"], NOW)["mail/same"] == raced[0]
-    assert keys.holders() == {"mail/same": {MASTER}}
+    for n in range(40):
+        blob = f"mail/same-{n}"
+        got = _at_once(
+            partial(keys.data_keys_for_write, [blob], NOW),
+            partial(other.data_keys_for_write, [blob], NOW),
+        )
+        assert got[0][blob] == got[1][blob] == keys.data_key(blob)
+    assert all(holders == {MASTER} for holders in keys.holders().values())
 
 
 def test_a_key_left_without_holders_is_replaced_when_its_blob_comes_again(
@@ -119,19 +137,15 @@ def test_a_key_left_without_holders_is_replaced_when_its_blob_comes_again(
     assert keys.data_key("att/x") == fresh
 
 
-def test_a_bind_racing_another_bind_starts_again(
-    keys: KeyStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    keys.data_keys_for_write(["a", "b"], NOW)
+def test_two_binds_at_once_end_with_each_key_held_once(keys: KeyStore) -> None:
+    """GIVEN two key stores binding the same blobs to the same person at the same moment,
+    twenty times over THEN every blob is held by that person exactly, and the binds
+    together report each change once."""
     other = KeyStore(keys.engine, keys.master)
-    original = KeyStore._subject_keys_in
-    raced: list[int] = []
-
-    def lose_the_race(self: KeyStore, db: object, ids: set[int]) -> object:
-        if self is keys and not raced:
-            raced.append(other.bind({"a": {4}, "b": {4}}, NOW))
-        return original(self, db, ids)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(KeyStore, "_subject_keys_in", lose_the_race)
-    assert keys.bind({"a": {4}, "b": {4}}, NOW) == 0  # the other did it all
-    assert raced == [2] and keys.holders() == {"a": {4}, "b": {4}}
+    for n in range(20):
+        blobs = [f"a-{n}", f"b-{n}"]
+        keys.data_keys_for_write(blobs, NOW)
+        wanted = {blob: {4} for blob in blobs}
+        changed = _at_once(partial(keys.bind, wanted, NOW), partial(other.bind, wanted, NOW))
+        assert sum(changed) == 2
+        assert {blob: keys.holders()[blob] for blob in blobs} == wanted
