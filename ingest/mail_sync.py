@@ -21,17 +21,21 @@ from datetime import datetime, timedelta
 from itertools import accumulate
 from typing import Literal, TypeVar
 
-from sqlalchemy import case, delete
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from ingest.batching import DEFAULT_BATCH_BYTES, bounded_batches
 from ingest.errors import MailboxUnavailable
 from ingest.mail import IngestSummary, MailIngestor, RawMessage
 from ingest.mailsource import FetchedMessage, MailSource, per_command
-from models.tables import Item, SyncState, UnfetchedMessage
-from models.types import utcnow
-from storage.bulk import upsert
 from storage.engine import transaction
+from storage.syncstate import (
+    forget_unfetched_of_other_uidvalidity,
+    indexed_message_ids,
+    record_unfetched,
+    save_state,
+    sync_state,
+    unfetched_uids,
+)
 
 __all__ = ["FolderReport", "Progress", "SyncOptions", "sync_mailbox"]
 
@@ -59,48 +63,6 @@ class FolderReport:
     uidvalidity: int = 0
     reconciled: bool = False
     summary: IngestSummary = field(default_factory=IngestSummary)
-
-
-def _state(session: Session, source: str, folder: str) -> SyncState | None:
-    return session.exec(
-        select(SyncState).where(SyncState.source == source, SyncState.folder == folder)
-    ).first()
-
-
-def _save_state(
-    source: str, folder: str, uidvalidity: int, last_uid: int
-) -> Callable[[Session], None]:
-    """The batch's sync-state update, one upsert: two syncs of one source can race here."""
-
-    def save(session: Session) -> None:
-        table = SyncState.__table__  # type: ignore[attr-defined]
-        upsert(
-            session,
-            SyncState,
-            {
-                "source": source,
-                "folder": folder,
-                "uidvalidity": uidvalidity,
-                "last_uid": last_uid,
-                "updated_at": utcnow(),
-            },
-            keys=["source", "folder"],
-            update=lambda new: {
-                "uidvalidity": new.uidvalidity,
-                # Never backwards within one UIDVALIDITY; anew after it changed.
-                "last_uid": case(
-                    (
-                        (table.c.uidvalidity == new.uidvalidity)
-                        & (table.c.last_uid > new.last_uid),
-                        table.c.last_uid,
-                    ),
-                    else_=new.last_uid,
-                ),
-                "updated_at": new.updated_at,
-            },
-        )
-
-    return save
 
 
 def _cutoff_prefix(mailbox: MailSource, uids: Sequence[int], cutoff: datetime) -> list[int]:
@@ -155,13 +117,13 @@ class _Folder:
     def in_commit(self, batch: list[int], failed: dict[int, str]) -> Callable[[Session], None]:
         """What the batch's commit saves: the sync state, and the unfetched rows."""
         folder = self.report.folder
-        save = _save_state(self.source, folder, self.uidvalidity, batch[-1])
+        save = save_state(self.source, folder, self.uidvalidity, batch[-1])
         if not failed and self.recorded.isdisjoint(batch):
             return save
 
         def commit(session: Session) -> None:
             save(session)
-            _record_unfetched(session, self.source, folder, self.uidvalidity, batch, failed)
+            record_unfetched(session, self.source, folder, self.uidvalidity, batch, failed)
 
         return commit
 
@@ -205,21 +167,21 @@ def _plan(
     uidvalidity = mailbox.select(folder)
     report.uidvalidity = uidvalidity
     with Session(ingestor.engine) as session:
-        state = _state(session, source_name, folder)
+        state = sync_state(session, source_name, folder)
         reconcile = state is not None and state.uidvalidity != uidvalidity
         last_uid = 0 if state is None or reconcile else state.last_uid
     report.reconciled = report.reconciled or reconcile
     if reconcile:
         with transaction(ingestor.engine) as session:
-            _forget_unfetched_of_other_uidvalidity(session, source_name, folder, uidvalidity)
+            forget_unfetched_of_other_uidvalidity(session, source_name, folder, uidvalidity)
     with Session(ingestor.engine) as session:
-        again = _unfetched_uids(session, source_name, folder, uidvalidity)
+        again = unfetched_uids(session, source_name, folder, uidvalidity)
     uids = mailbox.uids_after(last_uid)
     if options.ingest_delay_hours:
         uids = _cutoff_prefix(mailbox, uids, now - timedelta(hours=options.ingest_delay_hours))
     if not uids and reconcile:
         with transaction(ingestor.engine) as session:
-            _save_state(source_name, folder, uidvalidity, 0)(session)
+            save_state(source_name, folder, uidvalidity, 0)(session)
     sizes = _sizes(mailbox, folder, again + uids)
     batches = [
         batch
@@ -325,69 +287,6 @@ def _fetch_what_the_server_delivers(
     return fetched, failed
 
 
-def _unfetched_uids(session: Session, source: str, folder: str, uidvalidity: int) -> list[int]:
-    return sorted(
-        session.exec(
-            select(UnfetchedMessage.uid).where(
-                UnfetchedMessage.source == source,
-                UnfetchedMessage.folder == folder,
-                UnfetchedMessage.uidvalidity == uidvalidity,
-            )
-        )
-    )
-
-
-def _forget_unfetched_of_other_uidvalidity(
-    session: Session, source: str, folder: str, uidvalidity: int
-) -> None:
-    """A recreated folder numbers its messages anew: reconciling fetches them again."""
-    session.execute(
-        delete(UnfetchedMessage).where(
-            col(UnfetchedMessage.source) == source,
-            col(UnfetchedMessage.folder) == folder,
-            col(UnfetchedMessage.uidvalidity) != uidvalidity,
-        )
-    )
-
-
-def _record_unfetched(
-    session: Session,
-    source: str,
-    folder: str,
-    uidvalidity: int,
-    batch: list[int],
-    failed: dict[int, str],
-) -> None:
-    """In the batch's commit: a row per message that failed, none for the rest."""
-    rows = {
-        row.uid: row
-        for row in session.exec(
-            select(UnfetchedMessage).where(
-                UnfetchedMessage.source == source,
-                UnfetchedMessage.folder == folder,
-                UnfetchedMessage.uidvalidity == uidvalidity,
-                col(UnfetchedMessage.uid).in_(batch),
-            )
-        )
-    }
-    now = utcnow()
-    for uid in batch:
-        row = rows.get(uid)
-        if uid not in failed:
-            if row is not None:
-                session.delete(row)  # fetched now, or gone from the server
-            continue
-        if row is None:
-            row = UnfetchedMessage(
-                source=source, folder=folder, uidvalidity=uidvalidity, uid=uid, reason=failed[uid]
-            )
-        else:
-            row.attempts += 1
-            row.reason = failed[uid]
-            row.last_failed_at = now
-        session.add(row)
-
-
 def _unknown_by_message_id(
     mailbox: MailSource, ingestor: MailIngestor, folder: str, uids: list[int]
 ) -> list[int]:
@@ -401,7 +300,7 @@ def _unknown_by_message_id(
         return uids
     present = {i for i in ids.values() if i}
     with Session(ingestor.engine) as session:
-        known = set(session.exec(select(Item.message_id).where(col(Item.message_id).in_(present))))
+        known = indexed_message_ids(session, present)
     return [uid for uid in uids if ids.get(uid) is None or ids[uid] not in known]
 
 
