@@ -28,8 +28,6 @@ from models.errors import InvalidInput
 from models.retention import compute_expiry, last_day_kept
 from models.tables import (
     Consent,
-    Hold,
-    Item,
     ItemSubject,
     LedgerEntry,
     Subject,
@@ -38,12 +36,13 @@ from storage import ledger
 from storage.expiry import item_facts, recompute
 from storage.export import ExportResult, build_export
 from storage.items import add_item, link_subjects, stamp_expiry
-from storage.registry import block_marketing_to, subject_facts
+from storage.registry import block_marketing_to
 from storage.requests import close_request, open_request
 from storage.sweep import SweepResult
 
 __all__ = [
     "ErasureCertificate",
+    "Kept",
     "erase",
     "export",
     "object_to_marketing",
@@ -116,77 +115,60 @@ class ErasureCertificate:
     completed_on: str
     dry_run: bool
     deleted: list[dict[str, Any]] = field(default_factory=list)
-    kept: list[dict[str, Any]] = field(default_factory=list)
+    kept: list[Kept] = field(default_factory=list)
     subject_entry: str = ""
     ledger_position: dict[str, Any] = field(default_factory=dict)
     sweep_failures: int = 0
 
 
+@dataclass(frozen=True)
+class Kept:
+    """An item an erasure keeps, and why (a rule, a law, a hold; never content)."""
+
+    item_id: int
+    kind: str
+    why: str
+    rule: str
+    deletable_from: str | None
+
+
 def _plan(
     session: Session, gallra: App, subject_id: int, today: date
-) -> tuple[list[int], list[dict[str, Any]], list[int]]:
+) -> tuple[list[int], list[Kept], list[int]]:
     """(items that go, items kept with why, shared items whose link to this person is cut)."""
-    facts = subject_facts(session, subject_ids=[subject_id])[subject_id]
     from dataclasses import replace
 
-    erased = replace(facts, erasure_on=today)
-    linked = select(ItemSubject.item_id).where(ItemSubject.subject_id == subject_id)
-    items = list(session.exec(select(Item).where(col(Item.id).in_(linked)).order_by(col(Item.id))))
-    held_subject = session.exec(
-        select(Hold.id).where(
-            Hold.subject_id == subject_id, col(Hold.lifted_at).is_(None), Hold.kind != "request"
-        )
-    ).first()
-    going, kept, unlink = [], [], []
-    for item in items:
+    from storage.erasure import erasure_view
+
+    view = erasure_view(session, subject_id=subject_id)
+    erased = replace(view.facts[subject_id], erasure_on=today)
+    going: list[int] = []
+    kept: list[Kept] = []
+    unlink: list[int] = []
+    for item in view.items:
         assert item.id is not None
-        others = [
-            s
-            for s in session.exec(
-                select(ItemSubject.subject_id).where(
-                    ItemSubject.item_id == item.id, ItemSubject.subject_id != subject_id
-                )
-            )
-        ]
-        other_facts = subject_facts(session, subject_ids=others)
-        claims = [erased, *other_facts.values()]
+        others = view.others.get(item.id, [])
+        claims = [erased, *(view.facts[s] for s in others)]
         expiry = compute_expiry(gallra.policy, item_facts(item), claims)
-        item_held = session.exec(
-            select(Hold.id).where(Hold.item_id == item.id, col(Hold.lifted_at).is_(None))
-        ).first()
-        if held_subject is not None or item_held is not None:
-            kept.append(
-                {
-                    "item_id": item.id,
-                    "kind": item.kind,
-                    "why": "legal hold or restriction",
-                    "rule": item.rule_id,
-                    "deletable_from": None,
-                }
-            )
+        if view.person_held or item.id in view.held_items:
+            kept.append(Kept(item.id, item.kind, "legal hold or restriction", item.rule_id, None))
             continue
         if expiry.deletable_from is not None and expiry.deletable_from <= today:
             going.append(item.id)
             continue
         own = compute_expiry(gallra.policy, item_facts(item), [erased])
+        needed_by_another = bool(others) and (
+            own.deletable_from is not None and own.deletable_from <= today
+        )
         why = (
             "another person's agreement still needs it"
-            if others and (own.deletable_from is not None and own.deletable_from <= today)
+            if needed_by_another
             else f"a legal obligation ({gallra.policy.rule(expiry.rule_id).law or expiry.rule_id})"
         )
-        if others and own.deletable_from is not None and own.deletable_from <= today:
+        if needed_by_another:
             unlink.append(item.id)
-        kept.append(
-            {
-                "item_id": item.id,
-                "kind": item.kind,
-                "why": why,
-                "rule": expiry.rule_id,
-                "deletable_from": expiry.deletable_from.isoformat()
-                if expiry.deletable_from
-                else None,
-            }
-        )
+        day = expiry.deletable_from.isoformat() if expiry.deletable_from else None
+        kept.append(Kept(item.id, item.kind, why, expiry.rule_id, day))
     return going, kept, unlink
 
 

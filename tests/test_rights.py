@@ -16,6 +16,7 @@ import pytest
 from sqlmodel import col, select
 
 from gallra import rights
+from gallra.rights import Kept
 from gallra.settings import get_settings
 from gallra.wiring import App
 from ingest.mail import RawMessage
@@ -197,13 +198,13 @@ def test_erasure_keeps_exactly_the_invoice_and_the_shared_mail_and_says_why(
     dry = rights.erase(gallra, subject_id=who["astrid"], dry_run=True)
     assert len(dry.deleted) == 7 and len(items_of(gallra, who["astrid"])) == 9
     cert = rights.erase(gallra, subject_id=who["astrid"])
-    kept = {k["item_id"]: k for k in cert.kept}
+    kept: dict[int | None, Kept] = {k.item_id: k for k in cert.kept}
     invoice = titled(before, "Faktura-2026-01.pdf").id
     shared = titled(before, "Gemensamt möte").id
     assert set(kept) == {invoice, shared}
-    assert kept[invoice]["why"].startswith("a legal obligation (bokföringslagen")
-    assert kept[invoice]["deletable_from"] == "2034-01-01"
-    assert kept[shared]["why"] == "another person's agreement still needs it"
+    assert kept[invoice].why.startswith("a legal obligation (bokföringslagen")
+    assert kept[invoice].deletable_from == "2034-01-01"
+    assert kept[shared].why == "another person's agreement still needs it"
     assert len(cert.deleted) == 7 and all(d["verified"] for d in cert.deleted)
     with gallra.session() as s:
         assert {i.id for i in s.exec(select(Item))} == {invoice, shared}

@@ -199,12 +199,8 @@ def erase_cmd(
         f"kept {len(cert.kept)}"
     ]
     lines += [
-        f"  kept item {k['item_id']} ({k['kind']}): {k['why']}, "
-        + (
-            f"deletable from {k['deletable_from']}"
-            if k["deletable_from"]
-            else "while an agreement runs"
-        )
+        f"  kept item {k.item_id} ({k.kind}): {k.why}, "
+        + (f"deletable from {k.deletable_from}" if k.deletable_from else "while an agreement runs")
         for k in cert.kept
     ]
     if not dry_run:
