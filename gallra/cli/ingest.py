@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from gallra.cli.context import app_of
-from gallra.cli.output import JsonOpt, emit, group, iso, local_time, plural
+from gallra.cli.output import JsonOpt, emit, group, local_time, plural
 
 if TYPE_CHECKING:
     from gallra.wiring import App
     from ingest.archives import PassedOver
     from ingest.mail import IngestSummary, MailIngestor, RawMessage
+    from storage.health import Flagged
 
 __all__ = ["doctor", "ingest_app", "run_archive"]
 
@@ -237,8 +238,13 @@ def doctor(
         repair=repair,
         keystore=gallra.keystore if gallra.settings.keys.encrypt else None,
     )
-    counts, flagged, unfetched = _index_problems(gallra)
-    deleting = _left_deleting(gallra)
+    from storage.health import index_health
+
+    with gallra.session() as session:
+        health = index_health(session)
+    counts, flagged, unfetched, deleting = (
+        health.counts, health.flagged, health.unfetched, health.deleting
+    )  # fmt: skip
     quarantine = gallra.settings.recordings.quarantine or gallra.settings.home / "quarantine"
     quarantined = quarantine_entries(quarantine)
     lines = _status_lines(counts, flagged)
@@ -248,8 +254,8 @@ def doctor(
             "(tried again every sync):"
         )
         lines += [
-            f"  {u['source']} {u['folder']} uid {u['uid']}: {u['reason']}, "
-            f"{plural(u['attempts'], 'attempt')} since {local_time(u['first_failed_at'])}"
+            f"  {u.source} {u.folder} uid {u.uid}: {u.reason}, "
+            f"{plural(u.attempts, 'attempt')} since {local_time(u.first_failed_at)}"
             for u in unfetched
         ]
     if deleting:
@@ -257,17 +263,17 @@ def doctor(
             f"{plural(len(deleting), 'item')} left deleting: a copy could not be removed "
             "(retried every sweep; see the sweep's failures):"
         )
-        lines += [f"  item {d['item_id']} ({d['kind']}) at {', '.join(d['at'])}" for d in deleting]
+        lines += [f"  item {d.item_id} ({d.kind}) at {', '.join(d.at)}" for d in deleting]
     lines.append(f"quarantined files in {quarantine}: {len(quarantined)}")
     lines += [f"  {q['file']}: {q['reason']}" for q in quarantined]
     lines += _integrity_lines(integrity, verify=verify, repair=repair)
     emit(
         {
             "counts": counts,
-            "flagged": flagged,
-            "unfetched": [{**u, "first_failed_at": iso(u["first_failed_at"])} for u in unfetched],
+            "flagged": [asdict(f) for f in flagged],
+            "unfetched": [asdict(u) for u in unfetched],
             "quarantined": quarantined,
-            "deleting": deleting,
+            "deleting": [asdict(d) for d in deleting],
             "integrity": asdict(integrity),
         },
         as_json=as_json,
@@ -277,78 +283,11 @@ def doctor(
         raise typer.Exit(1)
 
 
-def _index_problems(
-    gallra: App,
-) -> tuple[dict[str, int], list[dict[str, Any]], list[dict[str, Any]]]:
-    """Items by parse status, the flagged ones, and the messages a server would not deliver."""
-    from sqlmodel import col, func, select
-
-    from models.enums import ParseStatus
-    from models.tables import Item, UnfetchedMessage
-
-    watched = [ParseStatus.ERROR, ParseStatus.WARNING, ParseStatus.PENDING, ParseStatus.QUARANTINED]
-    with gallra.session() as session:
-        counts = dict(
-            session.exec(
-                select(Item.parse_status, func.count()).group_by(col(Item.parse_status))
-            ).all()
-        )
-        flagged = [
-            {"item_id": i, "kind": k, "status": s, "reason": (r or "")[:300]}
-            for i, k, s, r in session.exec(
-                select(Item.id, Item.kind, Item.parse_status, Item.parse_error)
-                .where(col(Item.parse_status).in_([s.value for s in watched]))
-                .order_by(col(Item.id))
-            )
-        ]
-        unfetched = [
-            {
-                "source": u.source,
-                "folder": u.folder,
-                "uid": u.uid,
-                "attempts": u.attempts,
-                "reason": u.reason,
-                "first_failed_at": u.first_failed_at,
-            }
-            for u in session.exec(
-                select(UnfetchedMessage).order_by(
-                    col(UnfetchedMessage.source),
-                    col(UnfetchedMessage.folder),
-                    col(UnfetchedMessage.uid),
-                )
-            )
-        ]
-    return counts, flagged, unfetched
-
-
-def _left_deleting(gallra: App) -> list[dict[str, Any]]:
-    """Items a sweep marked but could not finish (a source copy or blob that would not go)."""
-    from sqlmodel import col, select
-
-    from models.enums import ItemState
-    from models.tables import Item, ItemSource
-
-    with gallra.session() as session:
-        items = list(
-            session.exec(
-                select(Item).where(Item.state == ItemState.DELETING.value).order_by(col(Item.id))
-            )
-        )
-        found = []
-        for item in items:
-            places = sorted(
-                set(session.exec(select(ItemSource.source).where(ItemSource.item_id == item.id)))
-                | {item.source}
-            )
-            found.append({"item_id": item.id, "kind": item.kind, "at": places})
-    return found
-
-
-def _status_lines(counts: dict[str, int], flagged: list[dict[str, Any]]) -> list[str]:
+def _status_lines(counts: dict[str, int], flagged: list[Flagged]) -> list[str]:
     total = sum(counts.values())
     by_status = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     lines = [f"items: {total}" + (f" ({by_status})" if by_status else "")]
-    lines += [f"  item {r['item_id']} ({r['kind']}) {r['status']}: {r['reason']}" for r in flagged]
+    lines += [f"  item {r.item_id} ({r.kind}) {r.status}: {r.reason}" for r in flagged]
     return lines
 
 
