@@ -5,13 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlmodel import select
-
-from gallra.errors import NotFound
 from gallra.wiring import App
-from models.tables import EngagementParty, Item, ItemSubject, Subject
 from storage.expiry import recompute
-from storage.items import link_subjects, stamp_expiry
 from storage.registry import end_engagement
 
 __all__ = [
@@ -46,46 +41,23 @@ class EngagementEnded:
 
 def assign_item(gallra: App, *, item_id: int, subject_id: int) -> Assigned:
     """Tie an item (and its attachments) to a person; expiry follows their facts."""
+    from storage.items import assign_to
+
     with gallra.session() as session:
-        item = session.get(Item, item_id)
-        if item is None:
-            raise NotFound(f"item {item_id}: no such item")
-        if session.get(Subject, subject_id) is None:
-            raise NotFound(f"subject {subject_id}: no such subject")
-        link_subjects(
-            session, item_id=item_id, links=[(subject_id, "assigned", "assigned by the coach")]
-        )
-        subject_ids = list(
-            session.exec(select(ItemSubject.subject_id).where(ItemSubject.item_id == item_id))
-        )
-        blob_keys = [item.blob_key]
-        for child in session.exec(select(Item).where(Item.parent_id == item_id)).all():
-            assert child.id is not None
-            blob_keys.append(child.blob_key)
-            link_subjects(
-                session,
-                item_id=child.id,
-                links=[(subject_id, "assigned", f"attachment of item {item_id}")],
-            )
-            stamp_expiry(session, gallra.policy, item=child, subject_ids=subject_ids)
-        stamp_expiry(session, gallra.policy, item=item, subject_ids=subject_ids)
+        items = assign_to(session, gallra.policy, item_id=item_id, subject_id=subject_id)
+        item = items[0]
         assigned = Assigned(item_id, subject_id, item.rule_id, item.expires_at)
-    gallra.bind_keys(blob_keys)
+    gallra.bind_keys([i.blob_key for i in items])
     return assigned
 
 
 def finish_engagement(gallra: App, *, engagement_id: int, ends_on: date) -> EngagementEnded:
     """Record the end of an agreement and restamp its people's items."""
+    from storage.registry import engagement_people
+
     with gallra.session() as session:
-        engagement = end_engagement(session, engagement_id=engagement_id, ends_on=ends_on)
-        people = [
-            engagement.client_id,
-            *session.exec(
-                select(EngagementParty.subject_id).where(
-                    EngagementParty.engagement_id == engagement_id
-                )
-            ),
-        ]
+        end_engagement(session, engagement_id=engagement_id, ends_on=ends_on)
+        people = engagement_people(session, engagement_id=engagement_id)
     with gallra.session() as session:
         changed = len(recompute(session, gallra.policy, subject_ids=people))
     return EngagementEnded(engagement_id, ends_on, changed)

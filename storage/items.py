@@ -14,7 +14,15 @@ from storage.blobs import StoredBlob
 from storage.expiry import expiry_for
 from storage.registry import subject_facts
 
-__all__ = ["Link", "add_item", "item_row", "link_subjects", "set_text", "stamp_expiry"]
+__all__ = [
+    "Link",
+    "add_item",
+    "assign_to",
+    "item_row",
+    "link_subjects",
+    "set_text",
+    "stamp_expiry",
+]
 
 
 Link = tuple[int, str, str]  # subject id, role (from/to/...), reason
@@ -134,3 +142,37 @@ def stamp_expiry(
     item.policy_version = expiry.policy_version
     session.add(item)
     session.flush()
+
+
+def assign_to(session: Session, policy: Policy, *, item_id: int, subject_id: int) -> list[Item]:
+    """Tie an item and its attachments to a person and date them anew; those items.
+
+    InvalidInput (naming the id) when the item or the person does not exist.
+    """
+    from sqlmodel import select
+
+    from models.errors import InvalidInput
+    from models.tables import Subject
+
+    item = session.get(Item, item_id)
+    if item is None:
+        raise InvalidInput(f"item {item_id}: no such item")
+    if session.get(Subject, subject_id) is None:
+        raise InvalidInput(f"subject {subject_id}: no such subject")
+    link_subjects(
+        session, item_id=item_id, links=[(subject_id, "assigned", "assigned by the coach")]
+    )
+    people = list(
+        session.exec(select(ItemSubject.subject_id).where(ItemSubject.item_id == item_id))
+    )
+    children = list(session.exec(select(Item).where(Item.parent_id == item_id)))
+    for child in children:
+        assert child.id is not None
+        link_subjects(
+            session,
+            item_id=child.id,
+            links=[(subject_id, "assigned", f"attachment of item {item_id}")],
+        )
+        stamp_expiry(session, policy, item=child, subject_ids=people)
+    stamp_expiry(session, policy, item=item, subject_ids=people)
+    return [item, *children]

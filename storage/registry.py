@@ -29,6 +29,7 @@ __all__ = [
     "block_marketing_to",
     "correct_subject",
     "end_engagement",
+    "engagement_people",
     "find_subject_by_email",
     "identifiers_of",
     "start_engagement",
@@ -243,6 +244,17 @@ def end_engagement(session: Session, *, engagement_id: int, ends_on: date) -> En
     session.add(engagement)
     session.flush()
     return engagement
+
+
+def engagement_people(session: Session, *, engagement_id: int) -> list[int]:
+    """The client and every payer or contact of an agreement (their dates follow it)."""
+    engagement = session.get(Engagement, engagement_id)
+    if engagement is None:
+        raise InvalidInput(f"engagement {engagement_id}: no such engagement")
+    parties = session.exec(
+        select(EngagementParty.subject_id).where(EngagementParty.engagement_id == engagement_id)
+    )
+    return [engagement.client_id, *parties]
 
 
 def add_party(session: Session, *, engagement_id: int, subject_id: int, role: Role) -> None:
