@@ -158,9 +158,9 @@ def export_subject(
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return {
-        "export_item_id": result["export_item_id"],
-        "items": result["items"],
-        "sha256": result["sha256"],
+        "export_item_id": result.export_item_id,
+        "items": result.items,
+        "sha256": result.sha256,
     }
 
 

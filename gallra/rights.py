@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -41,8 +41,11 @@ from storage.requests import close_request, open_request
 from storage.sweep import SweepResult
 
 __all__ = [
+    "ConsentChanged",
     "ErasureCertificate",
+    "Exported",
     "Kept",
+    "Objected",
     "erase",
     "export",
     "object_to_marketing",
@@ -60,9 +63,41 @@ def _subject(session: Session, subject_id: int) -> Subject:
     return subject
 
 
-def export(
-    gallra: App, *, subject_id: int, out: Path, portable_only: bool = False
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Exported:
+    """An access bundle written and kept (encrypted) as an export item; no personal data."""
+
+    items: int
+    files: int
+    size: int
+    sha256: str
+    also_about_others: list[int]  # items also about other people: review before sending
+    export_item_id: int
+    kept_until: str | None
+
+
+@dataclass(frozen=True)
+class Objected:
+    """A direct-marketing block (art. 21)."""
+
+    subject_id: int
+    blocked_on: str
+    items_now_due: int
+    deleted: int
+
+
+@dataclass(frozen=True)
+class ConsentChanged:
+    """A consent recorded or withdrawn (art. 7(3))."""
+
+    subject_id: int
+    purpose: str
+    given: bool
+    items_changed: int
+    deleted: int
+
+
+def export(gallra: App, *, subject_id: int, out: Path, portable_only: bool = False) -> Exported:
     """The access (or portability) bundle; the bundle is kept 30 days as an item itself."""
     now = gallra.clock.now()
     with gallra.session() as session:
@@ -98,11 +133,16 @@ def export(
         link_subjects(session, item_id=item.id, links=[(subject_id, "export", "access export")])
         stamp_expiry(session, gallra.policy, item=item, subject_ids=[subject_id])
     gallra.bind_keys([stored.key])
-    return {
-        **{k: v for k, v in asdict(result).items() if k != "path"},
-        "export_item_id": item.id,
-        "kept_until": (day.isoformat() if (day := last_day_kept(item.expires_at)) else None),
-    }
+    day = last_day_kept(item.expires_at)
+    return Exported(
+        items=result.items,
+        files=result.files,
+        size=result.size,
+        sha256=result.sha256,
+        also_about_others=result.also_about_others,
+        export_item_id=item.id,
+        kept_until=day.isoformat() if day else None,
+    )
 
 
 @dataclass
@@ -243,7 +283,7 @@ def erase(
     return cert
 
 
-def object_to_marketing(gallra: App, *, subject_id: int, run_sweep: bool = True) -> dict[str, Any]:
+def object_to_marketing(gallra: App, *, subject_id: int, run_sweep: bool = True) -> Objected:
     """Art. 21: marketing stops today; the block survives as keyed hashes of the addresses."""
     with gallra.session() as session:
         subject = _subject(session, subject_id)
@@ -252,17 +292,17 @@ def object_to_marketing(gallra: App, *, subject_id: int, run_sweep: bool = True)
         block_marketing_to(session, subject_id=subject_id, hash_key=gallra.hash_key)
         changes = recompute(session, gallra.policy, subject_ids=[subject_id])
     result = sweep(gallra) if run_sweep else None
-    return {
-        "subject_id": subject_id,
-        "blocked_on": gallra.today.isoformat(),
-        "items_now_due": len([c for c in changes if c.new_rule == "marketing"]),
-        "deleted": result.deleted if result else 0,
-    }
+    return Objected(
+        subject_id=subject_id,
+        blocked_on=gallra.today.isoformat(),
+        items_now_due=len([c for c in changes if c.new_rule == "marketing"]),
+        deleted=result.deleted if result else 0,
+    )
 
 
 def set_consent(
     gallra: App, *, subject_id: int, purpose: str, given: bool, run_sweep: bool = True
-) -> dict[str, Any]:
+) -> ConsentChanged:
     """Art. 7(3): record a consent, or withdraw it (what rested on it alone goes)."""
     if (
         purpose not in gallra.policy.purposes
@@ -292,10 +332,10 @@ def set_consent(
         session.flush()
         changes = recompute(session, gallra.policy, subject_ids=[subject_id])
     result = sweep(gallra) if (run_sweep and not given) else None
-    return {
-        "subject_id": subject_id,
-        "purpose": purpose,
-        "given": given,
-        "items_changed": len(changes),
-        "deleted": result.deleted if result else 0,
-    }
+    return ConsentChanged(
+        subject_id=subject_id,
+        purpose=purpose,
+        given=given,
+        items_changed=len(changes),
+        deleted=result.deleted if result else 0,
+    )

@@ -143,9 +143,7 @@ def test_access_export_matches_the_index_file_by_file(
     held = items_of(gallra, who["astrid"])
     out = tmp_path / "utdrag.zip"
     result = rights.export(gallra, subject_id=who["astrid"], out=out)
-    assert (
-        result["items"] == len(held) == 9
-    )  # 4 mails, 2 attachments, recording, consent, marketing
+    assert result.items == len(held) == 9  # 4 mails, 2 attachments, recording, consent, marketing
     with zipfile.ZipFile(out) as bundle:
         names = set(bundle.namelist())
         data = json.loads(bundle.read("data.json"))
@@ -165,7 +163,7 @@ def test_access_export_matches_the_index_file_by_file(
         assert (row["purpose"], row["legal_basis"]) == (item.purpose, item.legal_basis)
         assert f"<td>{row['id']}</td>" in readme
     shared = titled(held, "Gemensamt möte").id
-    assert result["also_about_others"] == [shared]
+    assert result.also_about_others == [shared]
     portable = {row["title"] for row in data["items"] if row["portable"]}
     assert "Tankar inför samtalet" in portable and "Faktura januari" not in portable
     assert "Integritetsskyddsmyndigheten" in readme and "Access report" in readme
@@ -174,7 +172,7 @@ def test_access_export_matches_the_index_file_by_file(
     only = rights.export(
         gallra, subject_id=who["astrid"], out=tmp_path / "portable.zip", portable_only=True
     )
-    assert only["items"] == len(portable)
+    assert only.items == len(portable)
 
 
 def test_a_failed_export_leaves_no_zip(
@@ -228,11 +226,11 @@ def test_consent_withdrawal_and_objection_change_exactly_their_items(
     withdrawn = rights.set_consent(
         gallra, subject_id=who["astrid"], purpose="consented", given=False
     )
-    assert withdrawn["deleted"] == 1
+    assert withdrawn.deleted == 1
     gone = set(before) - set(items_of(gallra, who["astrid"]))
     assert [before[i].purpose for i in gone] == ["consented"]
     objected = rights.object_to_marketing(gallra, subject_id=who["astrid"])
-    assert objected["deleted"] == 1
+    assert objected.deleted == 1
     gone = set(before) - set(items_of(gallra, who["astrid"]))
     assert sorted(before[i].purpose for i in gone) == ["consented", "marketing"]
     with gallra.session() as s:

@@ -9,6 +9,7 @@ can forget it, and JSON escapes what JSON itself would leave raw.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -89,6 +90,8 @@ def plural(count: int, one: str, many: str | None = None) -> str:
 def _default(value: Any) -> Any:
     if isinstance(value, date | datetime):
         return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
     if isinstance(value, set | frozenset | tuple):
         return sorted(value) if isinstance(value, set | frozenset) else list(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")

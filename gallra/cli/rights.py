@@ -159,16 +159,16 @@ def export_cmd(
         gallra,
         "export",
         subject_id=subject_id,
-        detail={"items": result["items"], "portable_only": portable_only},
+        detail={"items": result.items, "portable_only": portable_only},
     )
     lines = [
-        f"export written: {plural(result['items'], 'item')}, {result['size']} bytes, "
-        f"sha256 {result['sha256']}"
+        f"export written: {plural(result.items, 'item')}, {result.size} bytes, "
+        f"sha256 {result.sha256}"
     ]
-    if result["also_about_others"]:
+    if result.also_about_others:
         lines.append(
             "review before sending, also about other people: items "
-            + ", ".join(str(i) for i in result["also_about_others"])
+            + ", ".join(str(i) for i in result.also_about_others)
         )
     emit(result, as_json=as_json, lines=lines)
 
@@ -219,13 +219,12 @@ def object_cmd(
 
     gallra = app_of(ctx)
     result = rights.object_to_marketing(gallra, subject_id=subject_id, run_sweep=not no_sweep)
-    audit(gallra, "object", subject_id=subject_id, detail={"deleted": result["deleted"]})
+    audit(gallra, "object", subject_id=subject_id, detail={"deleted": result.deleted})
     emit(
         result,
         as_json=as_json,
         lines=[
-            f"marketing blocked for subject {subject_id}; "
-            f"{plural(result['deleted'], 'item')} deleted"
+            f"marketing blocked for subject {subject_id}; {plural(result.deleted, 'item')} deleted"
         ],
     )
 
@@ -265,12 +264,12 @@ def consent_withdraw(
         gallra,
         "consent-withdraw",
         subject_id=subject_id,
-        detail={"purpose": purpose, "deleted": result["deleted"]},
+        detail={"purpose": purpose, "deleted": result.deleted},
     )
     emit(
         result,
         as_json=as_json,
-        lines=[f"consent for {purpose} withdrawn; {plural(result['deleted'], 'item')} deleted"],
+        lines=[f"consent for {purpose} withdrawn; {plural(result.deleted, 'item')} deleted"],
     )
 
 

@@ -205,8 +205,8 @@ async def export(request: Request, subject_id: int) -> Response:
         who,
         "export",
         subject_id=subject_id,
-        item_id=result["export_item_id"],
-        detail={"items": result["items"], "portable": portable},
+        item_id=result.export_item_id,
+        detail={"items": result.items, "portable": portable},
     )
     return _back(f"/subjects/{subject_id}", "exported")
 
