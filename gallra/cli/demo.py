@@ -71,10 +71,12 @@ def demo(ctx: typer.Context, as_json: JsonOpt = False) -> None:
                 }
             )
     lines = [
-        f"demo: {loaded.subjects_added} people added, {loaded.subjects_present} already there; "
+        f"demo: {plural(loaded.subjects_added, 'person', 'people')} added, "
+        f"{loaded.subjects_present} already there; "
         f"mail: {mail.new} new, {mail.duplicates} already in, "
         f"{mail.previously_deleted} deleted before (not restored), {mail.skipped_bulk} bulk, "
-        f"{mail.attachments} attachments, {mail.prospects_created} new prospects; "
+        f"{plural(mail.attachments, 'attachment')}, "
+        f"{plural(mail.prospects_created, 'new prospect')}; "
         f"recordings: {recordings.new} new, {recordings.duplicates} already in"
     ]
     for row in rows:
