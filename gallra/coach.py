@@ -88,7 +88,7 @@ def rectify(gallra: App, *, subject_id: int, correction: Correction) -> Rectifie
 
     from models.enums import RequestRight
     from models.errors import InvalidInput
-    from storage.registry import correct_subject
+    from storage.rectification import correct_subject
     from storage.requests import close_request, open_request
 
     with gallra.session() as session:
