@@ -255,7 +255,7 @@ class MailIngestor:
             new_ids = _insert_pending(session, fresh, stored, now)
             summary.duplicates += len(fresh) - len(new_ids)
             fresh = {sha: m for sha, m in fresh.items() if sha in new_ids}
-            _record_positions(session, prepared.positions, now)
+            _record_positions(session, prepared.positions, new_ids, now)
             if in_commit is not None:
                 in_commit(session)
         summary.new += len(new_ids)
@@ -402,19 +402,25 @@ def _insert_pending(
 
 
 def _record_positions(
-    session: Session, positions: list[tuple[str, str, str]], now: datetime
+    session: Session,
+    positions: list[tuple[str, str, str]],
+    new_ids: dict[str, int],
+    now: datetime,
 ) -> None:
-    """Where each message of the batch was seen, new or already stored (once per place)."""
-    wanted = {sha for sha, _, _ in positions}
-    if not wanted:
-        return
-    ids = dict(
-        session.exec(
+    """Where each message of the batch was seen, new or already stored (once per place).
+
+    The ids of what this batch inserted are known; only the messages stored
+    before (duplicates) are looked up.
+    """
+    known = {sha for sha, _, _ in positions} - set(new_ids)
+    ids = dict(new_ids)
+    if known:
+        found = session.exec(
             select(Item.sha256, Item.id).where(
-                col(Item.sha256).in_(wanted), Item.kind == ItemKind.EMAIL.value
+                col(Item.sha256).in_(known), Item.kind == ItemKind.EMAIL.value
             )
-        ).all()
-    )
+        )
+        ids |= {sha: item_id for sha, item_id in found if item_id is not None}
     rows = [
         {"item_id": ids[sha], "source": source, "source_ref": ref, "seen_at": now}
         for sha, source, ref in positions

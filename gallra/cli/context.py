@@ -9,7 +9,7 @@ usage mistake therefore cost no settings, no index and no heavy import.
 from __future__ import annotations
 
 import getpass
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
 from pathlib import Path
@@ -31,7 +31,6 @@ class CliState:
 
     home: Path | None = None
     now: str | None = None
-    _built: bool = field(default=False, repr=False)
 
     @cached_property
     def app(self) -> App:
@@ -41,12 +40,11 @@ class CliState:
         from models.clock import SystemClock
 
         clock = parse_now(self.now) if self.now else SystemClock()
-        self._built = True
         return App(settings=get_settings(self.home or default_home()), clock=clock)
 
     def close(self) -> None:
         """Close what the App opened, if it was ever built."""
-        if self._built:
+        if "app" in self.__dict__:  # cached_property keeps what it built there
             self.app.close()
 
 

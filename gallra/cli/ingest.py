@@ -17,6 +17,7 @@ from gallra.cli.context import app_of
 from gallra.cli.output import JsonOpt, emit, group, local_time, plural
 
 if TYPE_CHECKING:
+    from gallra.settings import ImapSourceSettings
     from gallra.wiring import App
     from ingest.archives import PassedOver
     from ingest.mail import IngestSummary, MailIngestor, RawMessage
@@ -146,7 +147,9 @@ def ingest_mail(
     emit(data, as_json=as_json, lines=summary_lines(summary) + _passed_over_lines(passed_over))
 
 
-def _ingest_archive(gallra: App, messages: Iterator[RawMessage], *, progress: bool) -> Any:
+def _ingest_archive(
+    gallra: App, messages: Iterator[RawMessage], *, progress: bool
+) -> IngestSummary:
     """An archive through the pipeline; its people's keys bound after."""
     with gallra.mail_ingestor() as ingestor:
         summary = run_archive(
@@ -162,7 +165,7 @@ def _ingest_archive(gallra: App, messages: Iterator[RawMessage], *, progress: bo
 
 def _chosen_sources(
     gallra: App, imap: str | None, password_env: str, folders: list[str], names: list[str]
-) -> list[Any]:
+) -> list[ImapSourceSettings]:
     """The ad hoc --imap source, or the configured ones (those named, or all)."""
     from gallra.errors import ConfigError
     from gallra.jobs import adhoc_source
@@ -178,7 +181,9 @@ def _chosen_sources(
     return chosen
 
 
-def _sync_sources(gallra: App, sources: list[Any], *, progress: bool) -> Any:
+def _sync_sources(
+    gallra: App, sources: list[ImapSourceSettings], *, progress: bool
+) -> IngestSummary:
     """Each source in turn; counts summed (progress on stderr when on a terminal)."""
     from gallra.jobs import sync_source
     from ingest.mail import IngestSummary

@@ -30,11 +30,6 @@ def _kept_day(expires_at: Any) -> str | None:
     return iso(last_day_kept(expires_at))
 
 
-def _kept(hit: SearchHit) -> str | None:
-    """The last day kept (the day before the item becomes deletable), Stockholm time."""
-    return _kept_day(hit.expires_at)
-
-
 def _hit_json(hit: SearchHit) -> dict[str, Any]:
     from storage.search import HIT_END, HIT_START
 
@@ -43,7 +38,7 @@ def _hit_json(hit: SearchHit) -> dict[str, Any]:
         "kind": hit.kind,
         "title": hit.title,
         "received_at": iso(hit.received_at),
-        "kept_until": _kept(hit),
+        "kept_until": _kept_day(hit.expires_at),
         "legal_basis": hit.legal_basis,
         "special_category": hit.special_category,
         "subjects": [{"id": sid, "name": name} for sid, name in hit.subjects],
