@@ -10,6 +10,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from ingest.mail import IngestSummary
 from ingest.mail_sync import Progress, SyncOptions, sync_mailbox
 from ingest.recordings import RecordingSummary
 from storage.backup import prune_backups, write_backup
+from storage.locks import exclusive
 from storage.sweep import SweepOptions, SweepResult, run_sweep
 
 __all__ = [
@@ -102,16 +104,19 @@ def sweep(gallra: App, options: SweepOptions | None = None) -> SweepResult:
     folders (an index snapshot, an export bundle) once it is 12 hours old.
     """
     options = options or SweepOptions()
-    result = run_sweep(
-        gallra.require_index(),
-        gallra.blobs,
-        gallra.policy,
-        gallra.clock,
-        options=options,
-        hash_key=gallra.hash_key,
-        erasers=gallra.source_erasers(),
-        keystore=gallra.keystore if gallra.settings.keys.encrypt else None,
-    )
+    engine = gallra.require_index()
+    with nullcontext() if options.dry_run else exclusive(engine, wait=options.lock_wait_seconds):
+        gallra.reread_master_key()  # a rotation may have finished while this waited
+        result = run_sweep(
+            engine,
+            gallra.blobs,
+            gallra.policy,
+            gallra.clock,
+            options=options,
+            hash_key=gallra.hash_key,
+            erasers=gallra.source_erasers(),
+            keystore=gallra.keystore if gallra.settings.keys.encrypt else None,
+        )
     if not options.dry_run:
         home = gallra.settings.home
         result.stale_temp_removed = remove_stale(

@@ -36,6 +36,7 @@ from storage import ledger
 from storage.expiry import item_facts, recompute
 from storage.export import ExportResult, build_export
 from storage.items import add_item, link_subjects, stamp_expiry
+from storage.locks import exclusive
 from storage.registry import block_marketing_to
 from storage.requests import close_request, open_request
 from storage.sweep import SweepResult
@@ -215,10 +216,43 @@ def _plan(
 def erase(
     gallra: App, *, subject_id: int, dry_run: bool = False, run_sweep: bool = True
 ) -> ErasureCertificate:
-    """Art. 17: everything about the person goes except what a legal basis still needs."""
+    """Art. 17: everything about the person goes except what a legal basis still needs.
+
+    Planned, marked and swept under the exclusive lock, so a sweep that runs at
+    the same moment cannot delete the person between the plan and the marks. A
+    person the sweep already deleted is answered from the ledger, not refused.
+    """
+    if dry_run:
+        return _erase(gallra, subject_id, dry_run=True, run_sweep=False)
+    with exclusive(gallra.require_index()):
+        return _erase(gallra, subject_id, dry_run=False, run_sweep=run_sweep)
+
+
+def _already_deleted(gallra: App, subject_id: int, dry_run: bool) -> ErasureCertificate:
+    """The certificate for a person whose entry the ledger shows deleted; NotFound if never."""
+    with gallra.session() as session:
+        entry = ledger.subject_deletion(session, subject_id)
+        if entry is None:
+            raise NotFound(f"subject {subject_id}: no such subject")
+        head = ledger.head(session)
+    today = gallra.today.isoformat()
+    return ErasureCertificate(
+        subject_id=subject_id,
+        request_id=None,
+        received_on=today,
+        completed_on=today,
+        dry_run=dry_run,
+        subject_entry=f"deleted before this request (ledger entry {entry.seq})",
+        ledger_position={"seq": head.seq, "entry_hash": head.entry_hash},
+    )
+
+
+def _erase(gallra: App, subject_id: int, *, dry_run: bool, run_sweep: bool) -> ErasureCertificate:
     today = gallra.today
     with gallra.session() as session:
-        _subject(session, subject_id)
+        if session.get(Subject, subject_id) is None:
+            session.rollback()
+            return _already_deleted(gallra, subject_id, dry_run)
         going, kept, unlink = _plan(session, gallra, subject_id, today)
         session.rollback()
     cert = ErasureCertificate(

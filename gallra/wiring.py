@@ -110,50 +110,27 @@ class App:
 
     def read_master_key(self) -> MasterKey:
         """The master key from GALLRA_MASTER_KEY or the key file; ConfigError naming the fix."""
-        from storage.keystore import MasterKey
+        from gallra.master_key import read_master_key
 
-        if self.settings.master_key is not None:
-            return MasterKey.parse(
-                self.settings.master_key.get_secret_value(), where="GALLRA_MASTER_KEY"
-            )
-        path = self.settings.master_key_path
-        try:
-            text = path.read_text(encoding="ascii")
-        except FileNotFoundError:
-            raise ConfigError(
-                f"master key: none set; run `gallra init`, or set GALLRA_MASTER_KEY or "
-                f"keys.master_key_file (looked for {path})"
-            ) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(
-                f"master key file {path}: unreadable ({type(exc).__name__})"
-            ) from None
-        return MasterKey.parse(text, where=str(path))
+        return read_master_key(self.settings)
 
     @cached_property
     def keystore(self) -> KeyStore:
-        """The key store, checked against the master key.
+        """The key store, checked against the master key (see gallra.master_key)."""
+        from gallra.master_key import open_keystore
 
-        A rotation that crashed after committing the rewrapped keys but before
-        the new key file replaced the old one is finished here.
+        return open_keystore(self.settings)
+
+    def reread_master_key(self) -> None:
+        """Take the master key again if a rotation replaced it since the key store opened.
+
+        Jobs call this once they hold the exclusive lock: one that waited for a
+        rotation to finish would otherwise unwrap under the old key.
         """
-        from storage.engine import make_engine
-        from storage.errors import MasterKeyError
-        from storage.keystore import KeyStore, MasterKey
+        if "keystore" in self.__dict__:
+            from gallra.master_key import reread
 
-        store = KeyStore(make_engine(self.settings.keystore_url), self.read_master_key())
-        if not store.exists():
-            raise ConfigError("key store: not initialised; run `gallra init` first")
-        try:
-            store.check_master()
-        except MasterKeyError:
-            pending = self.settings.next_master_key_path
-            if self.settings.master_key is not None or not pending.exists():
-                raise
-            store.master = MasterKey.parse(pending.read_text("ascii"), where=str(pending))
-            store.check_master()
-            pending.replace(self.settings.master_key_path)
-        return store
+            reread(self.settings, self.keystore)
 
     @cached_property
     def stored_blobs(self) -> BlobStore:

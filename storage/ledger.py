@@ -18,7 +18,16 @@ from sqlmodel import Session, col, select
 
 from models.tables import Item, LedgerEntry
 
-__all__ = ["GENESIS", "LedgerHead", "LedgerVerdict", "append", "head", "item_deleted", "verify"]
+__all__ = [
+    "GENESIS",
+    "LedgerHead",
+    "LedgerVerdict",
+    "append",
+    "head",
+    "item_deleted",
+    "subject_deletion",
+    "verify",
+]
 
 GENESIS = "0" * 64
 
@@ -121,6 +130,18 @@ def item_deleted(session: Session, item: Item, *, at: datetime, detail: dict[str
         policy_version=item.policy_version,
         detail=detail,
     )
+
+
+def subject_deletion(session: Session, subject_id: int) -> LedgerEntry | None:
+    """The entry that recorded the deletion of person `subject_id`, if one did."""
+    for entry in session.exec(
+        select(LedgerEntry)
+        .where(LedgerEntry.action == "subject-deleted")
+        .order_by(col(LedgerEntry.seq).desc())
+    ):
+        if json.loads(entry.detail or "{}").get("subject_id") == subject_id:
+            return entry
+    return None
 
 
 def verify(session: Session, *, expected_head: LedgerHead | None = None) -> LedgerVerdict:

@@ -13,7 +13,10 @@ runs of one deployment; this covers everything that shares the index.
   replaced by the next job that asks.
 
 A second job waits for the first up to `wait` seconds (saying so on stderr
-when it must wait), then raises JobRunning naming what holds the lock.
+when it must wait), then raises JobRunning naming what holds the lock. The
+lock is reentrant within a thread: a job that holds it (an erasure) can run
+another that takes it (the sweep the erasure ends with) without waiting for
+itself.
 Leases use the wall clock, never the injectable one: `--now 2030-01-01` must
 not make a live lock look expired.
 """
@@ -38,6 +41,7 @@ __all__ = ["EXCLUSIVE", "JobRunning", "exclusive"]
 
 EXCLUSIVE = "exclusive"  # sweeps, restores and key rotations
 _POLL_SECONDS = 0.25
+_held = threading.local()  # (index URL, lock name) -> depth, for this thread
 
 
 def _holder() -> str:
@@ -70,12 +74,26 @@ def exclusive(
     engine: Engine, name: str = EXCLUSIVE, *, wait: float = 900.0, lease: float = 30.0
 ) -> Iterator[None]:
     """Hold the lock `name` for the block; wait up to `wait` seconds for it."""
-    if engine.dialect.name == "postgresql":
-        with _advisory(engine, name, wait):
+    held: dict[tuple[str, str], int] = _held.__dict__.setdefault("depth", {})
+    key = (engine.url.render_as_string(hide_password=True), name)
+    if held.get(key):
+        held[key] += 1
+        try:
             yield
-    else:
-        with _leased(engine, name, wait, lease):
+        finally:
+            held[key] -= 1
+        return
+    taking = (
+        _advisory(engine, name, wait)
+        if engine.dialect.name == "postgresql"
+        else _leased(engine, name, wait, lease)
+    )
+    with taking:
+        held[key] = 1
+        try:
             yield
+        finally:
+            held.pop(key, None)
 
 
 def _waited(name: str, started: float, holder: str, wait: float, told: bool) -> bool:

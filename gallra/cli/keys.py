@@ -115,8 +115,8 @@ def rotate(
 
     with exclusive(gallra.require_index()):  # no sweep shreds keys while they are rewrapped
         counts = store.rotate(new)
-    if not from_env:
-        gallra.settings.next_master_key_path.replace(target)
+        if not from_env:  # before the lock goes: the job that waited reads the new key
+            gallra.settings.next_master_key_path.replace(target)
     data = {"old": old, "new": new.fingerprint, "key_file": str(target), **counts}
     lines = [
         f"master key {old} -> {new.fingerprint}: rewrapped {counts['subject_keys']} subject "
@@ -199,6 +199,7 @@ def restore_cmd(
             raise typer.Exit(1)
     engine = gallra.require_index()
     with exclusive(engine):  # no sweep or rotation may run while the index is replaced
+        gallra.reread_master_key()  # a rotation may have finished while this waited
         restore_index(engine, gallra.settings.index_url, gallra.blobs, chosen.key)
         report = replay_after_restore(
             engine,
