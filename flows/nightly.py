@@ -16,7 +16,7 @@ from typing import Any, cast
 from prefect import flow
 from prefect.states import Failed
 
-from flows.app import flow_app
+from flows.app import current_app, flow_app
 from flows.tasks import (
     TaskFailed,
     backup_index_task,
@@ -25,6 +25,7 @@ from flows.tasks import (
     prune_history_task,
     sync_mail_source_task,
 )
+from storage.runs import finish_run, record_step, start_run
 
 __all__ = [
     "NightlyFailed",
@@ -63,13 +64,32 @@ def _outcome(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def _step(report: dict[str, Any], name: str, run: Callable[[], Any]) -> Any:
-    """Run one step; on failure log it (redacted), record its name and go on."""
-    try:
-        return run()
-    except TaskFailed as exc:
-        log.error("%s failed: %s", name, exc)
-        report["failed"].append(name)
-        return None
+    """Run one step; on failure log it (redacted), record its name and go on.
+
+    In a nightly run each step is also recorded in the index (numbers and the
+    error's type), for the start page and `gallra today`.
+    """
+    run_id = report.get("run_id")
+    with current_app() as gallra:
+        started = gallra.clock.now()
+        error_type, result = "", None
+        try:
+            result = run()
+        except TaskFailed as exc:
+            log.error("%s failed: %s", name, exc)
+            report["failed"].append(name)
+            error_type = exc.error_type
+        if run_id is not None:
+            record_step(
+                gallra.require_index(),
+                run_id,
+                name,
+                started_at=started,
+                finished_at=gallra.clock.now(),
+                result=result,
+                error_type=error_type,
+            )
+    return result
 
 
 def _sync_sources(report: dict[str, Any], names: list[str]) -> None:
@@ -114,6 +134,7 @@ def nightly(
     """Ingest every mail source and the recordings, sweep, back up the index, prune history."""
     report: dict[str, Any] = {"mail": {}, "failed": []}
     with flow_app(home, now) as gallra:
+        report["run_id"] = start_run(gallra.require_index(), gallra.clock.now())
         _sync_sources(report, [s.name for s in gallra.settings.mail.sources])
         recordings = gallra.settings.recordings
         if recordings.folders or recordings.s3_inbox_bucket:
@@ -131,6 +152,12 @@ def nightly(
                 report["backup"] = backed_up
         pruned = _step(report, "prune history", lambda: prune_history_task(history_days))
         report["history_pruned"] = pruned or 0
+        finish_run(
+            gallra.require_index(),
+            report["run_id"],
+            gallra.clock.now(),
+            failed=bool(report["failed"]),
+        )
     return _outcome(report)
 
 

@@ -38,6 +38,10 @@ log = logging.getLogger("gallra.flows")
 class TaskFailed(RuntimeError):
     """A task failed; the message names the step and the exception type only."""
 
+    def __init__(self, message: str, *, error_type: str = "") -> None:
+        super().__init__(message)
+        self.error_type = error_type or "TaskFailed"
+
 
 def _sanitised(step: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
@@ -46,10 +50,12 @@ def _sanitised(step: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
             try:
                 return fn(*args, **kwargs)
             except GallraError as exc:  # our messages carry no personal data
-                raise TaskFailed(f"{step}: {exc}") from None
+                raise TaskFailed(f"{step}: {exc}", error_type=type(exc).__name__) from None
             except Exception as exc:
                 log.error("%s failed", step, exc_info=exc)
-                raise TaskFailed(f"{step}: {type(exc).__name__}") from None
+                raise TaskFailed(
+                    f"{step}: {type(exc).__name__}", error_type=type(exc).__name__
+                ) from None
 
         return run
 

@@ -20,6 +20,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from gallra.errors import NotFound
+from gallra.i18n import N_
 from gallra.jobs import sweep
 from gallra.wiring import App
 from models.clock import local_date
@@ -192,7 +193,8 @@ def _plan(
         claims = [erased, *(view.facts[s] for s in others)]
         expiry = compute_expiry(gallra.policy, item_facts(item), claims)
         if view.person_held or item.id in view.held_items:
-            kept.append(Kept(item.id, item.kind, "legal hold or restriction", item.rule_id, None))
+            why = N_("legal hold or restriction")
+            kept.append(Kept(item.id, item.kind, why, item.rule_id, None))
             continue
         if expiry.deletable_from is not None and expiry.deletable_from <= today:
             going.append(item.id)
@@ -202,7 +204,7 @@ def _plan(
             own.deletable_from is not None and own.deletable_from <= today
         )
         why = (
-            "another person's agreement still needs it"
+            N_("another person's agreement still needs it")
             if needed_by_another
             else f"a legal obligation ({gallra.policy.rule(expiry.rule_id).law or expiry.rule_id})"
         )

@@ -32,7 +32,9 @@ __all__ = [
     "JobLock",
     "LedgerEntry",
     "MarketingBlock",
+    "NightlyRun",
     "Request",
+    "RunStep",
     "Subject",
     "SweepReport",
     "SyncState",
@@ -304,6 +306,7 @@ class WebUser(SQLModel, table=True):
     password_hash: str
     failed_logins: int = 0
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    language: str | None = None  # "sv" or "en"; None: the browser's, else Swedish
     created_at: datetime = _now_field()
 
 
@@ -327,3 +330,28 @@ class AuditEvent(SQLModel, table=True):
     item_id: int | None = None
     subject_id: int | None = None
     detail: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+
+
+class NightlyRun(SQLModel, table=True):
+    """One nightly run: when, and whether every step worked (no personal data)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    status: str = "running"  # running, ok, failed
+
+
+class RunStep(SQLModel, table=True):
+    """One step of a nightly run: a mail source, recordings, sweep, backup.
+
+    Counts and the error's type only: a step is named by its source label.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="nightlyrun.id", ondelete="CASCADE", index=True)
+    step: str
+    status: str  # ok, failed
+    counts: str = "{}"  # JSON: numbers only
+    error_type: str = ""
+    started_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    finished_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

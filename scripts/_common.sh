@@ -25,4 +25,16 @@ venv_install() {
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
   "$VENV/bin/python" -m pip install -q -e "$spec"
+  # The message catalogues (gallra/locale/*/LC_MESSAGES/messages.po) compiled for gettext.
+  "$VENV/bin/pybabel" -q compile -d "$ROOT/gallra/locale" -D messages
+}
+
+# npm_need PKG@VERSION...: front-end packages the browser tests inject (axe-core), kept in the venv.
+npm_need() {
+  local missing=()
+  for pkg in "$@"; do
+    [ -d "$VENV/node/node_modules/${pkg%@*}" ] || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  npm install --silent --no-audit --no-fund --prefix "$VENV/node" "${missing[@]}" >/dev/null
 }

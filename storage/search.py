@@ -22,7 +22,7 @@ import sqlite3
 import unicodedata
 from collections import defaultdict
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,7 @@ from sqlalchemy import Boolean, Connection, Integer, String, bindparam, column, 
 from models.clock import start_of_local_day
 from models.enums import HoldKind, ItemState
 from models.types import UTCDateTime
+from storage.identifier_search import split_identifiers, subjects_holding
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -90,6 +91,7 @@ class SearchFilters:
     """What narrows a search besides its words; None means no limit."""
 
     subject_id: int | None = None
+    subject_ids: tuple[int, ...] | None = None  # any of these people (from an identifier)
     kinds: tuple[str, ...] = ()
     received_from: date | None = None  # Stockholm calendar dates, inclusive
     received_to: date | None = None
@@ -190,6 +192,10 @@ def search(
     when older matches were left out, so the page can ask for more words.
     """
     filters = filters or SearchFilters()
+    named = split_identifiers(query)
+    if named.any:  # an address, a domain or a phone number: the items of whoever holds it
+        filters = replace(filters, subject_ids=tuple(subjects_holding(session, named)))
+        query = named.rest
     terms = terms_of(query)
     where, params = _filter_sql(filters, today)
     params |= {"limit": limit + 1, "offset": offset, "cap": candidates}
@@ -354,6 +360,13 @@ def _filter_sql(filters: SearchFilters, today: date) -> tuple[list[str], dict[st
             "EXISTS (SELECT 1 FROM itemsubject s WHERE s.item_id = i.id AND s.subject_id = :sid)"
         )
         params["sid"] = filters.subject_id
+    if filters.subject_ids is not None:
+        names = [f"who{n}" for n in range(len(filters.subject_ids))] or ["who_none"]
+        where.append(
+            "EXISTS (SELECT 1 FROM itemsubject s WHERE s.item_id = i.id AND s.subject_id IN "
+            f"({', '.join(':' + n for n in names)}))"
+        )
+        params |= dict(zip(names, filters.subject_ids or (-1,), strict=True))
     if filters.kinds:
         names = [f"kind{n}" for n in range(len(filters.kinds))]
         where.append(f"i.kind IN ({', '.join(':' + n for n in names)})")

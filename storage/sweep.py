@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,8 +56,10 @@ from storage.source_copies import Erasers, erase_at_sources
 from storage.subject_sweep import sweep_subjects
 
 __all__ = [
+    "Horizon",
     "SweepOptions",
     "SweepResult",
+    "preview_horizons",
     "remove_item_rows",
     "run_sweep",
 ]
@@ -286,6 +289,32 @@ def _preview(engine: Engine, policy: Policy, result: SweepResult, until: datetim
         }
         for i in result.would_delete_item_ids
     ]
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """What a sweep run `days` days from now would delete, and what holds keep past date."""
+
+    days: int
+    would_delete_item_ids: list[int]
+    held_past_expiry_item_ids: list[int]
+
+
+def preview_horizons(
+    engine: Engine, policy: Policy, now: datetime, days: Sequence[int]
+) -> list[Horizon]:
+    """The dry run of `run_sweep` for several horizons at once (one recompute; writes nothing)."""
+    horizons = []
+    with Session(engine) as session:
+        recompute(session, policy)  # applied inside this session only, then rolled back
+        for ahead in days:
+            due = _expired_ids(
+                session, until=now + timedelta(days=ahead), after_id=0, limit=10_000_000
+            )
+            held = held_item_ids(session, due)
+            horizons.append(Horizon(ahead, [i for i in due if i not in held], sorted(held)))
+        session.rollback()
+    return horizons
 
 
 def run_sweep(

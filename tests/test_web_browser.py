@@ -83,7 +83,10 @@ def test_coach_logs_in_finds_listens_holds_exports_logs_out(
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=QUIET)
         context = browser.new_context(
-            base_url=base, accept_downloads=True, viewport={"width": 1280, "height": 900}
+            base_url=base,
+            accept_downloads=True,
+            viewport={"width": 1280, "height": 900},
+            locale="en-GB",
         )
         page = context.new_page()
         try:
@@ -96,6 +99,7 @@ def test_coach_logs_in_finds_listens_holds_exports_logs_out(
             expect(page).to_have_url(f"{base}/")
 
             # Find a client by a word from her e-mail (typed without å ä ö).
+            page.get_by_role("link", name="Search").click()
             page.get_by_label("Search").fill("granser")
             page.get_by_role("button", name="Search").click()
             expect(page.locator("mark").first).to_have_text("gränser")

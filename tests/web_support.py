@@ -98,9 +98,11 @@ def log_in(client: TestClient, password: str = PASSWORD, user: str = "coach") ->
     )
 
 
-def client_for(gallra: App) -> TestClient:
-    """A test client over the app (cookies kept between requests)."""
-    return TestClient(create_app(gallra), base_url="http://127.0.0.1")
+def client_for(gallra: App, language: str = "en") -> TestClient:
+    """A test client over the app (cookies kept between requests), asking for `language`."""
+    client = TestClient(create_app(gallra), base_url="http://127.0.0.1")
+    client.headers["Accept-Language"] = language
+    return client
 
 
 def all_routes(routes: list[BaseRoute]) -> list[APIRoute]:

@@ -31,6 +31,7 @@ from gallra.cli import (
     search,
     subjects,
     sweep,
+    today,
     web,
 )
 from gallra.cli.context import CliState
@@ -44,6 +45,7 @@ app = group(
     completion=True,
 )
 app.command("init")(init.init)
+app.command("today")(today.today)
 app.add_typer(subjects.subject_app, name="subject")
 app.add_typer(subjects.engagement_app, name="engagement")
 app.add_typer(policy.policy_app, name="policy")

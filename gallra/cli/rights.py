@@ -106,26 +106,23 @@ def request_close(
 
 def requests_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Open requests by deadline, with the person's name and the days left."""
-    from models.tables import Subject
-    from storage.requests import open_requests
+    from gallra.overview import request_rows
 
     gallra = app_of(ctx)
     with gallra.session() as session:
-        rows: list[dict[str, Any]] = []
-        for r in sorted(open_requests(session), key=lambda r: (r.deadline, r.id or 0)):
-            person = session.get(Subject, r.subject_id) if r.subject_id is not None else None
-            rows.append(
-                {
-                    "id": r.id,
-                    "subject_id": r.subject_id,
-                    "name": person.display_name if person is not None else None,
-                    "right": r.right,
-                    "received_on": iso(r.received_on),
-                    "deadline": iso(r.deadline),
-                    "days_left": (r.deadline - gallra.today).days,
-                    "extended": bool(r.extension_reason),
-                }
-            )
+        rows: list[dict[str, Any]] = [
+            {
+                "id": r.id,
+                "subject_id": r.subject_id,
+                "name": r.name,
+                "right": r.right,
+                "received_on": iso(r.received_on),
+                "deadline": iso(r.deadline),
+                "days_left": r.days_left,
+                "extended": r.extended,
+            }
+            for r in request_rows(session, gallra.today)
+        ]
     emit(rows, as_json=as_json, lines=[_request_line(r) for r in rows] or ["no open requests"])
 
 

@@ -29,24 +29,22 @@ def subject_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Register a person."""
-    from models.personnummer import parse_personnummer
-    from storage.registry import NewIdentifier, add_subject
+    from gallra.coach import register_person
 
     gallra = app_of(ctx)
-    identifiers = [NewIdentifier.email(a) for a in email or []]
-    identifiers += [NewIdentifier.phone(p) for p in phone or []]
-    if personnummer is not None:
-        number = parse_personnummer(personnummer, today=gallra.today)
-        identifiers.append(NewIdentifier.personnummer(number, hash_key=gallra.hash_key))
-    with gallra.session() as session:
-        subject = add_subject(
-            session, display_name=name, roles=role or [Role.PROSPECT], identifiers=identifiers
-        )
-    audit(gallra, "subject-add", subject_id=subject.id)
+    done = register_person(
+        gallra,
+        name=name,
+        emails=tuple(email or ()),
+        phones=tuple(phone or ()),
+        roles=tuple(r.value for r in role or ()),
+        personnummer=personnummer,
+    )
+    audit(gallra, "subject-add", subject_id=done.subject_id)
     emit(
-        {"id": subject.id, "roles": subject.role_list},
+        {"id": done.subject_id, "roles": done.roles},
         as_json=as_json,
-        lines=[f"subject {subject.id} added"],
+        lines=[f"subject {done.subject_id} added"],
     )
 
 
@@ -163,21 +161,29 @@ def engagement_start(
     as_json: JsonOpt = False,
 ) -> None:
     """Open an agreement for a client; their items move to the contract rule."""
-    from storage.registry import start_engagement
+    from gallra.coach import begin_engagement
 
     gallra = app_of(ctx)
-    with gallra.session() as session:
-        engagement = start_engagement(
-            session, client_id=subject_id, starts_on=parse_date(on, option="--on")
-        )
-    changed = _restamp(ctx, [subject_id])
+    started = begin_engagement(
+        gallra, subject_id=subject_id, starts_on=parse_date(on, option="--on")
+    )
     audit(
-        gallra, "engagement-start", subject_id=subject_id, detail={"engagement_id": engagement.id}
+        gallra,
+        "engagement-start",
+        subject_id=subject_id,
+        detail={"engagement_id": started.engagement_id},
     )
     emit(
-        {"id": engagement.id, "client_id": subject_id, "items_restamped": changed},
+        {
+            "id": started.engagement_id,
+            "client_id": subject_id,
+            "items_restamped": started.items_restamped,
+        },
         as_json=as_json,
-        lines=[f"engagement {engagement.id} started; {plural(changed, 'item')} restamped"],
+        lines=[
+            f"engagement {started.engagement_id} started; "
+            f"{plural(started.items_restamped, 'item')} restamped"
+        ],
     )
 
 
@@ -213,12 +219,12 @@ def engagement_party(
     as_json: JsonOpt = False,
 ) -> None:
     """Link a payer or contact to the engagement they act for."""
-    from storage.registry import add_party
+    from gallra.coach import link_party
 
     gallra = app_of(ctx)
-    with gallra.session() as session:
-        add_party(session, engagement_id=engagement_id, subject_id=subject_id, role=role)
-    changed = _restamp(ctx, [subject_id])
+    changed = link_party(
+        gallra, engagement_id=engagement_id, subject_id=subject_id, role=role.value
+    )
     audit(
         gallra, "engagement-party", subject_id=subject_id, detail={"engagement_id": engagement_id}
     )

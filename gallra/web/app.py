@@ -8,7 +8,7 @@ never echo content back.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 from starlette.responses import Response
 
 from gallra.errors import NotFound
-from gallra.web import actions, pages, search_page
+from gallra.i18n import N_, current, texts
+from gallra.web import actions, pages, people_pages, registry_actions, search_page, start_page
 from gallra.web.passwords import verify_password
+from gallra.web.rendering import language_of, render_page
 from gallra.web.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -33,7 +36,6 @@ from gallra.web.security import (
     security_headers,
 )
 from gallra.wiring import App
-from models.clock import local_date
 from models.errors import GallraError
 from models.retention import last_day_kept
 from storage.audit import record
@@ -56,33 +58,89 @@ def _highlight(snippet: str) -> Markup:
     return Markup(text.replace(HIT_START, "<mark>").replace(HIT_END, "</mark>"))
 
 
-def _day(moment: datetime | None) -> str:
-    """The Stockholm calendar date of a stored UTC instant."""
-    return local_date(moment).isoformat() if moment else ""
+def _kept_day(expires_at: datetime | date | str | None) -> str:
+    """The last day kept (from an expiry instant, a date or an ISO date), or "" for none."""
+    if expires_at is None or expires_at == "":
+        return ""
+    if isinstance(expires_at, str):
+        return current().day(date.fromisoformat(expires_at))
+    if isinstance(expires_at, datetime):
+        last = last_day_kept(expires_at)
+        return current().day(last) if last else ""
+    return current().day(expires_at)
 
 
 def _kept(expires_at: datetime | None) -> str:
-    """The last day an item is kept: the day before the one it becomes deletable."""
-    day = last_day_kept(expires_at)
-    return "while an agreement runs" if day is None else day.isoformat()
+    """ "kept until 18 nov. 2026", or "kept while an agreement runs"."""
+    texts = current()
+    if expires_at is None:
+        return texts.gettext("kept while an agreement runs")
+    return texts.gettext("kept until %(day)s", day=_kept_day(expires_at))
+
+
+def _why(why: str) -> str:
+    """Why an erasure keeps an item, in the reader's language."""
+    texts = current()
+    prefix = "a legal obligation ("
+    if why.startswith(prefix) and why.endswith(")"):
+        return texts.gettext("a legal obligation (%(law)s)", law=why[len(prefix) : -1])
+    return texts.gettext(why)
+
+
+def _step_name(step: str) -> str:
+    """A nightly step's name: "Mail: practice", "Recordings", "Deletion"..."""
+    texts = current()
+    if step.startswith("mail:"):
+        return texts.gettext("Mail: %(source)s", source=step[5:])
+    names = {
+        "recordings": N_("Recordings"),
+        "sweep": N_("Deletion of what is due"),
+        "backup": N_("Backup of the index"),
+        "prune history": N_("Clearing old run history"),
+    }
+    return texts.gettext(names[step]) if step in names else step
+
+
+def templates_for(directory: Path) -> Jinja2Templates:
+    """Templates that speak the language current for the page being written."""
+    env = Environment(
+        loader=FileSystemLoader(directory),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda message: current().gettext(message),
+        ngettext=lambda one, many, n: current()._catalogue.ngettext(one, many, n),
+        newstyle=True,
+    )
+    env.filters["highlight"] = _highlight
+    env.filters["moment"] = lambda at: current().moment(at)
+    env.filters["day"] = lambda value: current().day(value)
+    env.filters["kept"] = _kept
+    env.filters["kept_day"] = _kept_day
+    env.filters["label"] = lambda value, vocabulary: current().label(vocabulary, value)
+    env.filters["why"] = _why
+    env.globals["size"] = lambda n: current().size(n)
+    env.globals["step_name"] = _step_name
+    return Jinja2Templates(env=env)
 
 
 def create_app(gallra: App) -> FastAPI:
     """The web app over one configured gallra."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, title="gallra")
-    templates = Jinja2Templates(directory=_HERE / "templates")
-    templates.env.filters["highlight"] = _highlight
-    templates.env.filters["day"] = _day
-    templates.env.filters["kept"] = _kept
+    templates = templates_for(_HERE / "templates")
     app.state.gallra = gallra
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
+    app.include_router(start_page.router)
     app.include_router(search_page.router)
     app.include_router(pages.router)
+    app.include_router(people_pages.router)
     app.include_router(actions.router)
+    app.include_router(registry_actions.router)
     _add_guard(app)
-    _add_error_pages(app, templates)
-    _add_login(app, gallra, templates)
+    _add_error_pages(app)
+    _add_login(app, gallra)
     return app
 
 
@@ -107,7 +165,7 @@ def _add_guard(app: FastAPI) -> None:
         return response
 
 
-def _add_error_pages(app: FastAPI, templates: Jinja2Templates) -> None:
+def _add_error_pages(app: FastAPI) -> None:
     """Calm pages for refused input, missing things and expired forms (no content echoed)."""
 
     @app.exception_handler(LoginRequired)
@@ -118,39 +176,37 @@ def _add_error_pages(app: FastAPI, templates: Jinja2Templates) -> None:
 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, exc: Forbidden) -> Response:
-        return _problem(request, 403, "This form has expired or did not come from gallra.")
+        return _problem(request, 403, N_("This form has expired or did not come from gallra."))
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> Response:
-        return _problem(request, 404, str(exc))
+        return _problem(request, 404, str(exc), translate=False)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
         # Name the field, never echo the value back.
         fields = sorted({str(e["loc"][-1]) for e in exc.errors() if e.get("loc")})
-        return _problem(request, 400, "Please check: " + ", ".join(fields))
+        return _problem(request, 400, N_("Please check: %(fields)s"), fields=", ".join(fields))
 
     @app.exception_handler(GallraError)
     async def refused(request: Request, exc: GallraError) -> Response:
-        return _problem(request, 400, str(exc))
+        return _problem(request, 400, str(exc), translate=False)
 
-    def _problem(request: Request, status: int, message: str) -> Response:
-        return templates.TemplateResponse(
-            request, "problem.html", {"message": message, "viewer": None}, status_code=status
-        )
+    def _problem(
+        request: Request, status: int, message: str, *, translate: bool = True, **values: str
+    ) -> Response:
+        lang = language_of(request, None)
+        text = texts(lang).gettext(message, **values) if translate else message
+        return render_page(request, "problem.html", who=None, status_code=status, message=text)
 
 
-def _add_login(app: FastAPI, gallra: App, templates: Jinja2Templates) -> None:
+def _add_login(app: FastAPI, gallra: App) -> None:
     """The login page, the login itself (one scrypt whether the user exists or not), logout."""
 
     @app.get("/login", response_class=HTMLResponse)
     def login_page(request: Request, failed: int = 0) -> Response:
         token = new_login_token()
-        response = templates.TemplateResponse(
-            request,
-            "login.html",
-            {"csrf": token, "failed": failed, "viewer": None},
-        )
+        response = render_page(request, "login.html", who=None, csrf=token, failed=failed)
         _cookie(response, LOGIN_CSRF_COOKIE, token, gallra, max_age=3600)
         return response
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import nh3
 
+from gallra.i18n import N_
 from ingest.parse import html_body, parse_message
 
 __all__ = ["MailView", "mail_view", "sanitise_html"]
@@ -56,10 +57,10 @@ def mail_view(raw: bytes) -> MailView:
         problems=list(parsed.problems),
     )
     for label, addresses in (
-        ("From", parsed.senders),
-        ("To", parsed.to),
-        ("Cc", parsed.cc),
-        ("Reply-To", parsed.reply_to),
+        (N_("From"), parsed.senders),
+        (N_("To"), parsed.to),
+        (N_("Cc"), parsed.cc),
+        (N_("Reply-To"), parsed.reply_to),
     ):
         if addresses:
             view.headers.append(

@@ -7,13 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
-from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from gallra.errors import NotFound
 from gallra.rights import erase
 from gallra.web.mailview import mail_view
 from gallra.web.ranges import RangeNotSatisfiable, parse_range, read_range
+from gallra.web.rendering import render_page
 from gallra.web.security import Viewer, viewer_of
 from gallra.web.views import (
     SubjectPage,
@@ -35,16 +35,6 @@ _CHUNK = 1024 * 1024
 # Shown in the page (audio, video); anything else is only ever a download.
 _PLAYABLE = ("audio/", "video/")
 
-# Fixed messages after an action: the URL carries a key, never content.
-NOTICES = {
-    "hold": "Hold placed: nothing of this is deleted until it is lifted.",
-    "lifted": "Hold lifted.",
-    "request": "Request recorded. The deadline is shown below.",
-    "ended": "Agreement ended; expiry dates were recomputed.",
-    "assigned": "Item assigned; its expiry date now follows that person.",
-    "exported": "Export ready: download it below and hand it to the person.",
-}
-
 
 def gallra_of(request: Request) -> App:
     """The App the web app was built over."""
@@ -63,15 +53,8 @@ Logged = Annotated[Viewer, Depends(viewer)]
 def render(
     request: Request, name: str, who: Viewer, status_code: int = 200, **context: Any
 ) -> Response:
-    """A page with the viewer's CSRF token in reach of every form."""
-    templates: Jinja2Templates = request.app.state.templates
-    notice = NOTICES.get(request.query_params.get("done", ""))
-    return templates.TemplateResponse(
-        request,
-        name,
-        {"viewer": who, "csrf": who.csrf_token, "notice": notice, **context},
-        status_code=status_code,
-    )
+    """A page in the viewer's language with their CSRF token in reach of every form."""
+    return render_page(request, name, who=who, status_code=status_code, **context)
 
 
 def _audited_subject(
@@ -99,16 +82,22 @@ def _audited_subject(
 @router.get("/subjects/{subject_id}", response_class=HTMLResponse)
 def subject_view(request: Request, who: Logged, subject_id: int) -> Response:
     """A person and everything held about them."""
+    from gallra.web.registry_actions import PARTY_ROLES
+
     gallra = gallra_of(request)
     view = _audited_subject(request, who, subject_id, "view-subject")
+    with gallra.session() as session:
+        choices = subject_choices(session)
     return render(
         request,
         "subject.html",
         who,
         view=view,
-        today=gallra.today,
+        checked=None,
+        choices=choices,
         rights=[r.value for r in RequestRight],
         hold_kinds=[HoldKind.LEGAL_HOLD.value, HoldKind.RESTRICTION.value],
+        party_roles=PARTY_ROLES,
     )
 
 

@@ -21,6 +21,7 @@ from gallra.web.security import Viewer, check_csrf
 from gallra.web.views import find_people
 from models.enums import ItemKind, LegalBasis
 from models.errors import InvalidInput
+from models.tables import Subject
 from storage.audit import record
 from storage.search import CANDIDATES, SearchFilters, search, terms_of
 
@@ -95,6 +96,7 @@ def _results(request: Request, who: Viewer, form: dict[str, Any], *, action: str
             offset=(page - 1) * PER_PAGE,
         )
         people = find_people(session, terms_of(form["q"])) if page == 1 else []
+        person = session.get(Subject, filters.subject_id) if filters.subject_id else None
         record(
             session,
             actor=who.actor,
@@ -111,6 +113,7 @@ def _results(request: Request, who: Viewer, form: dict[str, Any], *, action: str
         form=form,
         results=results,
         people=people,
+        person=person,
         page=page,
         filtered=any(form[k] for k in ("subject", "kinds", "from", "to", "basis", "special"))
         or bool(form["expiring"]),
@@ -120,7 +123,7 @@ def _results(request: Request, who: Viewer, form: dict[str, Any], *, action: str
     )
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.get("/search", response_class=HTMLResponse)
 def browse(request: Request, who: Logged) -> Response:
     """The search form and the newest items (filters may come in the URL; words never do)."""
     form = _form_values(request.query_params)

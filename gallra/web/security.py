@@ -56,6 +56,8 @@ class Viewer:
     username: str
     csrf_token: str
     session_token: str
+    user_id: int = 0
+    language: str | None = None
 
     @property
     def actor(self) -> str:
@@ -73,7 +75,7 @@ def viewer_of(request: Request, gallra: App) -> Viewer:
         if found is None:
             raise LoginRequired
         web_session, user = found
-        return Viewer(user.username, web_session.csrf_token, token)
+        return Viewer(user.username, web_session.csrf_token, token, user.id or 0, user.language)
 
 
 def check_csrf(form: FormData, expected: str) -> None:

@@ -10,9 +10,10 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from gallra.errors import NotFound
-from models.enums import ItemKind, ItemState
+from models.enums import IdentifierKind, ItemKind, ItemState, LegalBasis
 from models.policy import Policy
 from models.tables import (
+    Consent,
     Engagement,
     EngagementParty,
     Hold,
@@ -50,6 +51,8 @@ class SubjectPage:
     kept_until: date | None
     rule: str
     exports: list[Item] = field(default_factory=list)
+    consents: dict[str, bool] = field(default_factory=dict)  # consent purpose -> in force
+    party_of: list[tuple[Engagement, str]] = field(default_factory=list)  # (agreement, client)
 
 
 @dataclass
@@ -80,8 +83,14 @@ def subject_page(session: Session, policy: Policy, *, subject_id: int, today: da
     ]
     return SubjectPage(
         subject=subject,
+        # The coach sees her own client's addresses and phones in full; a
+        # personnummer is held only as a keyed hash, so only its masked form exists.
         identifiers=[
-            {"kind": i.kind, "masked": i.masked}
+            {
+                "kind": i.kind,
+                "shown": i.masked if i.kind == IdentifierKind.PERSONNUMMER.value else i.value,
+                "value": i.value if i.kind == IdentifierKind.EMAIL.value else "",
+            }
             for i in identifiers_of(session, subject_id=subject_id)
         ],
         engagements=list(
@@ -104,7 +113,32 @@ def subject_page(session: Session, policy: Policy, *, subject_id: int, today: da
         exports=[i for i in items if i.kind == ItemKind.EXPORT.value],
         kept_until=kept_until(retention.deletable_from),
         rule=retention.rule_id,
+        consents=_consents(session, policy, subject_id),
+        party_of=[
+            (engagement, client.display_name)
+            for party, engagement, client in session.exec(
+                select(EngagementParty, Engagement, Subject)
+                .join(Engagement, col(Engagement.id) == col(EngagementParty.engagement_id))
+                .join(Subject, col(Subject.id) == col(Engagement.client_id))
+                .where(EngagementParty.subject_id == subject_id)
+            )
+        ],
     )
+
+
+def _consents(session: Session, policy: Policy, subject_id: int) -> dict[str, bool]:
+    """Each purpose the policy rests on consent, and whether this person's is in force."""
+    given = {
+        c.purpose: c.withdrawn_at is None
+        for c in session.exec(
+            select(Consent).where(Consent.subject_id == subject_id).order_by(col(Consent.id))
+        )
+    }
+    return {
+        purpose: given.get(purpose, False)
+        for purpose, rules in policy.purposes.items()
+        if LegalBasis.CONSENT in rules.legal_bases
+    }
 
 
 def live_item(session: Session, *, item_id: int) -> Item:
