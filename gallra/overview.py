@@ -30,6 +30,7 @@ __all__ = [
     "Overview",
     "RequestRow",
     "deletions_ahead",
+    "dominant_person",
     "overview",
     "request_rows",
 ]
@@ -150,7 +151,7 @@ def deletions_ahead(gallra: App, days: tuple[int, ...] = HORIZONS) -> list[Delet
         ]
 
 
-def _dominant(session: Session) -> PersonCount | None:
+def dominant_person(session: Session) -> PersonCount | None:
     """A person tagged on more than half of at least 20 e-mails: likely the practice itself."""
     emails = session.exec(
         select(func.count())
@@ -188,5 +189,5 @@ def overview(gallra: App) -> Overview:
             unassigned=len(unassigned_items(session, newest_first=True, limit=100_000)),
             last_run=last_run(session),
             problems=len(health.flagged) + len(health.unfetched) + len(health.deleting),
-            dominant=_dominant(session),
+            dominant=dominant_person(session),
         )

@@ -5,7 +5,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
@@ -24,6 +27,7 @@ from tests.servers import moto_server, postgres_database
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from gallra.wiring import App
     from tests.dovecot import Dovecot
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -164,3 +168,32 @@ def cli(tmp_path: Path) -> Cli:
     result = runner("init")
     assert result.code == 0, result.err
     return runner
+
+
+@pytest.fixture
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Cli, App]]:
+    """The demo practice's web page on a free loopback port."""
+    import uvicorn
+
+    from gallra.web.app import create_app
+    from tests.web_support import build_practice
+
+    cli, gallra = build_practice(tmp_path, monkeypatch)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(gallra), log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", cli, gallra
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

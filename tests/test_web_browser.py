@@ -7,21 +7,16 @@ main pages are kept in artifacts/screenshots/ for people to look at.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
-import uvicorn
 
-from gallra.web.app import create_app
 from gallra.wiring import App
 from tests.conftest import Cli
-from tests.web_support import PASSWORD, build_practice, ids
+from tests.web_support import PASSWORD, ids
 
 pytestmark = pytest.mark.integration
 
@@ -43,30 +38,6 @@ def until(page: Any, expression: str, what: str, seconds: float = 15) -> None:
     while not page.evaluate(expression):
         assert time.monotonic() < deadline, f"the player {what}"
         time.sleep(0.1)
-
-
-@pytest.fixture
-def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Cli, App]]:
-    """The demo practice's web page on a free loopback port."""
-    cli, gallra = build_practice(tmp_path, monkeypatch)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(gallra), log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", cli, gallra
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def test_coach_logs_in_finds_listens_holds_exports_logs_out(

@@ -43,7 +43,7 @@ def _actions(gallra: App) -> list[str]:
 def test_pages_speak_swedish_and_english_on_request(client: TestClient) -> None:
     """GIVEN her browser asks for Swedish THEN every page is Swedish with lang="sv"; WHEN she
     picks English THEN it sticks to her, whatever the browser asks."""
-    for path in ("/", "/search", "/people", "/requests", "/unassigned", "/audit"):
+    for path in ("/", "/search", "/people", "/requests", "/unassigned", "/audit", "/problems"):
         page = client.get(path)
         assert page.status_code == 200 and '<html lang="sv">' in page.text, path
     start = client.get("/").text
@@ -263,3 +263,26 @@ def test_the_queue_preselects_nobody(client: TestClient) -> None:
     for options in selects:
         assert re.search(r'<option value="" selected disabled>', options)
         assert options.count("selected") == 1
+
+
+def test_an_own_address_left_out_is_pointed_out(
+    client: TestClient, practice: tuple[Cli, App], tmp_path: Path
+) -> None:
+    """GIVEN the practice's second address is not among its own addresses WHEN 24 mails to it
+    are ingested THEN doctor and the start page say that one person is on most of the mail."""
+    cli, _ = practice
+    inbox = tmp_path / "inkorg"
+    inbox.mkdir()
+    for n in range(24):
+        (inbox / f"{n}.eml").write_text(
+            f"From: Person {n} <person{n}@example.se>\nTo: Mottagningen <info@example.org>\n"
+            f"Subject: Fråga {n}\nDate: Mon, 02 Nov 2026 10:00:00 +0100\n"
+            f"Message-ID: <q{n}@example.se>\n\nHej!\n",
+            encoding="utf-8",
+        )
+    assert cli("ingest", "mail", "--eml-dir", str(inbox)).code == 0
+    doctor = cli("doctor", "--json").json()
+    assert doctor["dominant_subject"]["items"] >= 24
+    assert "mail.own_addresses" in cli("doctor").out
+    assert "troligen mottagningens egen adress" in client.get("/").text
+    assert "troligen mottagningens egen adress" in client.get("/problems").text

@@ -243,10 +243,12 @@ def doctor(
         repair=repair,
         keystore=gallra.keystore if gallra.settings.keys.encrypt else None,
     )
+    from gallra.overview import dominant_person
     from storage.health import index_health
 
     with gallra.session() as session:
         health = index_health(session)
+        dominant = dominant_person(session)
     counts, flagged, unfetched, deleting = (
         health.counts, health.flagged, health.unfetched, health.deleting
     )  # fmt: skip
@@ -272,6 +274,11 @@ def doctor(
     lines.append(f"quarantined files in {quarantine}: {len(quarantined)}")
     lines += [f"  {q['file']}: {q['reason']}" for q in quarantined]
     lines += _integrity_lines(integrity, verify=verify, repair=repair)
+    if dominant is not None:
+        lines.append(
+            f"warning: subject {dominant.subject_id} is on {dominant.items} e-mails, more than "
+            "half: likely the practice's own address; add it to mail.own_addresses"
+        )
     emit(
         {
             "counts": counts,
@@ -280,6 +287,7 @@ def doctor(
             "quarantined": quarantined,
             "deleting": [asdict(d) for d in deleting],
             "integrity": asdict(integrity),
+            "dominant_subject": asdict(dominant) if dominant else None,
         },
         as_json=as_json,
         lines=lines,

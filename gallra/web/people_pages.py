@@ -10,12 +10,13 @@ from sqlmodel import col, func, select
 from starlette.responses import Response
 
 from gallra.coach import preview_engagement_end, preview_engagement_start
-from gallra.overview import request_rows
+from gallra.overview import dominant_person, request_rows
 from gallra.web.pages import Logged, gallra_of, render
 from models.enums import ItemState, Role
 from models.errors import InvalidInput
 from models.tables import Engagement, Item, ItemSubject, Subject
 from storage.audit import record
+from storage.health import index_health
 
 __all__ = ["router"]
 
@@ -48,6 +49,18 @@ def people(request: Request, who: Logged) -> Response:
         ]
         record(session, actor=who.actor, action="view-people", at=gallra.clock.now())
     return render(request, "people.html", who, people=listed, roles=[r.value for r in Role])
+
+
+@router.get("/problems", response_class=HTMLResponse)
+def problems(request: Request, who: Logged) -> Response:
+    """What `gallra doctor` lists from the index: items not read in full, messages a server
+    would not deliver, deletions left unfinished, and a person on most of the mail."""
+    gallra = gallra_of(request)
+    with gallra.session() as session:
+        health = index_health(session)
+        dominant = dominant_person(session)
+        record(session, actor=who.actor, action="view-problems", at=gallra.clock.now())
+    return render(request, "problems.html", who, health=health, dominant=dominant)
 
 
 @router.get("/requests", response_class=HTMLResponse)
