@@ -64,8 +64,11 @@ def sync_source(
     gallra: App, source: ImapSourceSettings, *, progress: Progress | None = None
 ) -> IngestSummary:
     """Sync one configured IMAP source; counts summed over its folders."""
+    from gallra.own_addresses import retag_own
+
     config = gallra.imap_config(source)
     own = (source.user.lower(),) if "@" in source.user else ()
+    retag_own(gallra, extra=own)  # an address listed since the last run is nobody's
     options = SyncOptions(
         batch_size=gallra.settings.mail.batch_size,
         batch_bytes=gallra.settings.mail.batch_bytes,

@@ -151,6 +151,9 @@ def _ingest_archive(
     gallra: App, messages: Iterator[RawMessage], *, progress: bool
 ) -> IngestSummary:
     """An archive through the pipeline; its people's keys bound after."""
+    from gallra.own_addresses import retag_own
+
+    retag_own(gallra)  # an address listed since the last run is nobody's
     with gallra.mail_ingestor() as ingestor:
         summary = run_archive(
             ingestor,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -33,7 +33,29 @@ backend = "local"            # or "s3"
 
 [policy]
 # path = "/etc/gallra/policy.toml"   # default: the shipped policy (see `gallra policy show`)
+
+[mail]
+# The practice's own addresses: mail from and to them is never tied to a person.
+# `gallra init --own-address ADDRESS` (repeatable) writes this line.
+# own_addresses = ["coach@example.se", "info@example.se"]
+#
+# A mailbox to pull every night (see deploy/README.md):
+# [[mail.sources]]
+# name = "practice"
+# host = "imap.example.se"
+# user = "coach@example.se"
+# password_env = "GALLRA_IMAP_PASSWORD"
 """
+
+OwnOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--own-address",
+        help="The practice's own e-mail address (repeatable); env GALLRA_OWN_ADDRESSES. "
+        "Asked for on a terminal when not given.",
+        envvar="GALLRA_OWN_ADDRESSES",
+    ),
+]
 
 
 def write_secret(path: Path, text: str) -> None:
@@ -102,8 +124,25 @@ def _report(gallra: App, created: list[Path], web_user: str, login: bool) -> lis
     return lines
 
 
+def _own_addresses(gallra: App, given: list[str] | None) -> list[str]:
+    """The addresses given, else asked for on a terminal (none when unattended)."""
+    import sys
+
+    if given:
+        return [a for part in given for a in part.replace(",", " ").split()]
+    if gallra.settings.mail.own_addresses or not sys.stdin.isatty():
+        return []
+    answer: str = typer.prompt(
+        "The practice's own e-mail addresses (separated by spaces; empty for none)",
+        default="",
+        show_default=False,
+    )
+    return answer.replace(",", " ").split()
+
+
 def init(
     ctx: typer.Context,
+    own_address: OwnOpt = None,
     web_user: web.UserOpt = "coach",
     web_password_env: web.PasswordEnvOpt = None,
     web_password_file: web.PasswordFileOpt = None,
@@ -114,9 +153,15 @@ def init(
     The web password comes from --web-password-env or --web-password-file, or
     is asked for on a terminal; without any, the login is left for `gallra passwd`.
     """
+    from gallra.own_addresses import retag_own, set_own_addresses
+
     gallra = app_of(ctx)
     created = _create_files(gallra)
     _prepare_stores(gallra)
+    own = _own_addresses(gallra, own_address)
+    if own:
+        own = set_own_addresses(gallra.settings.home / "gallra.toml", own)
+        retag_own(gallra, extra=tuple(own))
     password = web.read_password(env=web_password_env, file=web_password_file, prompt=True)
     if password is not None:
         web.store_password(gallra, username=web_user, password=password)
@@ -126,7 +171,13 @@ def init(
             "created": [str(path) for path in created],
             "index": "ready",
             "web_login": password is not None,
+            "own_addresses": own,
         },
         as_json=as_json,
-        lines=_report(gallra, created, web_user, password is not None),
+        lines=[
+            *_report(gallra, created, web_user, password is not None),
+            f"the practice's own addresses: {', '.join(own)}"
+            if own
+            else "no own addresses set: `gallra init --own-address ADDRESS` sets them",
+        ],
     )
