@@ -22,6 +22,7 @@ from flows.tasks import (
     backup_index_task,
     enforce_retention_task,
     ingest_recordings_task,
+    notify_task,
     prune_history_task,
     sync_mail_source_task,
 )
@@ -63,8 +64,13 @@ def _outcome(report: dict[str, Any]) -> dict[str, Any]:
     return cast(dict[str, Any], Failed(message=str(failure), data=failure))
 
 
-def _step(report: dict[str, Any], name: str, run: Callable[[], Any]) -> Any:
+def _step(
+    report: dict[str, Any], name: str, run: Callable[[], Any], *, fails_run: bool = True
+) -> Any:
     """Run one step; on failure log it (redacted), record its name and go on.
+
+    A step that does not fail the run (the e-mail to the practice) is still
+    recorded as failed for the start page.
 
     In a nightly run each step is also recorded in the index (numbers and the
     error's type), for the start page and `gallra today`.
@@ -77,7 +83,8 @@ def _step(report: dict[str, Any], name: str, run: Callable[[], Any]) -> Any:
             result = run()
         except TaskFailed as exc:
             log.error("%s failed: %s", name, exc)
-            report["failed"].append(name)
+            if fails_run:
+                report["failed"].append(name)
             error_type = exc.error_type
         if run_id is not None:
             record_step(
@@ -152,6 +159,12 @@ def nightly(
                 report["backup"] = backed_up
         pruned = _step(report, "prune history", lambda: prune_history_task(history_days))
         report["history_pruned"] = pruned or 0
+        if gallra.settings.notify.to:
+            failed = list(report["failed"])
+            told = _step(report, "digest", lambda: notify_task(failed), fails_run=False)
+            report["digest"] = (
+                "sent" if told and told["sent"] else "failed" if told is None else "nothing to tell"
+            )
         finish_run(
             gallra.require_index(),
             report["run_id"],

@@ -26,6 +26,7 @@ __all__ = [
     "TaskFailed",
     "enforce_retention_task",
     "ingest_recordings_task",
+    "notify_task",
     "prune_history_task",
     "sync_mail_source_task",
 ]
@@ -128,3 +129,11 @@ def prune_history_task(older_than_days: int) -> int:
                 client.delete_flow_run(run.id)
                 deleted += 1
     return deleted
+
+
+@task(name="tell-the-practice", persist_result=False, cache_policy=NO_CACHE)
+@_sanitised("digest")
+def notify_task(failed_steps: list[str]) -> dict[str, int]:
+    """E-mail the practice what needs a person (counts and a link; step labels only in)."""
+    with current_app() as gallra:
+        return jobs.tell_practice(gallra, failed_steps)

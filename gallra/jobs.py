@@ -240,3 +240,18 @@ def ingest_recordings(
         total.add(ingest_s3_inbox(gallra))
     gallra.bind_keys()
     return total
+
+
+def tell_practice(gallra: App, failed_steps: list[str]) -> dict[str, int]:
+    """After a nightly run: e-mail the practice when something needs a person (counts only)."""
+    from gallra.digest import compose, needs_her, send
+    from gallra.overview import overview
+
+    notify = gallra.settings.notify
+    if not notify.to:
+        return {"sent": 0}
+    digest = needs_her(overview(gallra), failed_steps, due_within_days=notify.due_within_days)
+    if not digest.anything:
+        return {"sent": 0}
+    send(compose(digest, notify), notify)
+    return {"sent": 1}

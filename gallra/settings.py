@@ -173,6 +173,41 @@ class WebSettings(_Section):
     max_inline_mb: int = 25  # larger e-mails are offered as a download, not parsed for display
 
 
+class NotifySettings(_Section):
+    """The e-mail to the practice after a nightly run that found something needing a person.
+
+    Content-free: counts and a link to the page, never a name, an address or a
+    subject line. Off until `to` is set.
+    """
+
+    to: list[str] = []  # the practice's address(es); empty: no e-mail
+    from_address: str = ""  # default: the first of `to`
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 587
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    user: str = ""
+    password_env: str = ""
+    password_file: Path | None = None
+    page_url: str = "http://127.0.0.1:8787/"  # the link in the e-mail
+    language: Literal["sv", "en"] = "sv"
+    timeout_seconds: float = 30.0
+    due_within_days: int = 7  # requests due this soon (or overdue) are told
+
+    def password(self) -> str:
+        """The SMTP password from its env var or file ("" when no login is used)."""
+        if self.password_file is not None:
+            try:
+                return self.password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"notify: password file: {exc.strerror}") from None
+        if self.password_env:
+            value = os.environ.get(self.password_env, "")
+            if not value:
+                raise ConfigError(f"notify: env var {self.password_env} is empty")
+            return value
+        return ""
+
+
 class PolicySettings(_Section):
     """Which retention policy file applies (the shipped default when unset)."""
 
@@ -198,6 +233,7 @@ class Settings(BaseSettings):
     mail: MailSettings = MailSettings()
     recordings: RecordingSettings = RecordingSettings()
     web: WebSettings = WebSettings()
+    notify: NotifySettings = NotifySettings()
 
     @classmethod
     def settings_customise_sources(

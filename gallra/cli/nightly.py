@@ -35,6 +35,8 @@ def _lines(report: dict[str, Any]) -> list[str]:
             f"index backed up ({report['backup']['size']} bytes), "
             f"{plural(report['backup']['pruned'], 'expired backup')} deleted"
         )
+    if "digest" in report:
+        lines.append(f"e-mail to the practice: {report['digest']}")
     if "history_pruned" in report:
         lines.append(f"orchestration history pruned: {plural(report['history_pruned'], 'run')}")
     lines += [f"FAILED: {step}" for step in report.get("failed", [])]

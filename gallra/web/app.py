@@ -97,6 +97,7 @@ def _step_name(step: str) -> str:
         "sweep": N_("Deletion of what is due"),
         "backup": N_("Backup of the index"),
         "prune history": N_("Clearing old run history"),
+        "digest": N_("E-mail to the practice"),
     }
     return texts.gettext(names[step]) if step in names else step
 
