@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from gallra.access_report import render_access_report
 from gallra.errors import NotFound
 from gallra.i18n import N_
 from gallra.jobs import sweep
@@ -53,9 +54,6 @@ __all__ = [
     "object_to_marketing",
     "set_consent",
 ]
-
-
-_STORAGE = "Lagring (personuppgiftsbiträde) / storage processor: "
 
 
 def _subject(session: Session, subject_id: int) -> Subject:
@@ -112,7 +110,8 @@ def export(gallra: App, *, subject_id: int, out: Path, portable_only: bool = Fal
             out=out,
             now=now,
             portable_only=portable_only,
-            recipients=[_STORAGE + gallra.blobs.description.split(":")[0]],
+            recipients=[f"storage processor: {gallra.settings.blobs.backend}"],
+            readme=render_access_report,
         )
     with out.open("rb") as handle:
         stored = gallra.blobs.put(

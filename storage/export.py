@@ -18,12 +18,11 @@ import hashlib
 import html
 import json
 import zipfile
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel import Session, col, select
 
@@ -73,79 +72,24 @@ def _table_rows(rows: list[tuple[str, ...]]) -> str:
     )
 
 
-def _readme_tables(items: list[dict[str, Any]], policy: Policy) -> tuple[str, str, str, str]:
-    """The access report's tables: kinds, every item, purposes and bases, how long kept."""
-    by_kind = Counter(i["kind"] for i in items)
-    purposes = sorted({(i["purpose"], i["legal_basis"]) for i in items})
-    until = sorted(
-        {(i["kind"], i["rule"], i["kept_until"] or "while the agreement runs") for i in items}
-    )
-    kinds = _table_rows([(k, str(n)) for k, n in sorted(by_kind.items())])
-    every = _table_rows(
-        [
-            (str(i["id"]), i["kind"], i["received_at"][:10], i["title"], i["purpose"],
-             i["legal_basis"], i["kept_until"] or "-", i["path"])
-            for i in items
-        ]
-    )  # fmt: skip
-    why = _table_rows(
-        [
-            (p, policy.purposes[p].description if p in policy.purposes else "", b)
-            for p, b in purposes
-        ]
-    )
-    return kinds, every, why, _table_rows(list(until))
+class Readme(Protocol):
+    """Writes the bundle's README.html from its rows (the gallra layer's access report)."""
+
+    def __call__(
+        self, name: str, rows: list[dict[str, Any]], *, generated: date, recipients: list[str]
+    ) -> str: ...
 
 
-def _readme(
-    subject: Subject,
-    items: list[dict[str, Any]],
-    policy: Policy,
-    *,
-    generated: date,
-    recipients: list[str],
+def _plain_readme(
+    name: str, rows: list[dict[str, Any]], *, generated: date, recipients: list[str]
 ) -> str:
+    """A bare list, for a caller that brings no report of its own."""
     esc = html.escape
-    kind_rows, item_rows, purpose_rows, until_rows = _readme_tables(items, policy)
-    recipient_items = "".join(f"<li>{esc(r)}</li>" for r in recipients)
-    return f"""<!doctype html>
-<html lang="sv"><head><meta charset="utf-8"><title>Registerutdrag / Access report</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:50rem;margin:2rem auto;line-height:1.5}}
-table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}}</style>
-</head><body>
-<h1>Registerutdrag för {esc(subject.display_name)}</h1>
-<p>Upprättat {generated.isoformat()}. Det här är allt vi har om dig: uppgifterna i
-<code>data.json</code> och originalen i mappen <code>files/</code>
-(kontrollsummor i <code>SHA256SUMS</code>).</p>
-<h2>Vad vi har</h2><table><tr><th>Slag</th><th>Antal</th></tr>{kind_rows}</table>
-<h2>Allt vi har, post för post / Every item</h2>
-<table><tr><th>Nr</th><th>Slag</th><th>Datum</th><th>Titel</th><th>Ändamål</th>
-<th>Rättslig grund</th><th>Sparas t.o.m.</th><th>Fil</th></tr>{item_rows}</table>
-<h2>Varför och med vilken rättslig grund</h2>
-<table><tr><th>Ändamål</th><th>Beskrivning</th><th>Rättslig grund</th></tr>{purpose_rows}</table>
-<h2>Varifrån uppgifterna kommer</h2><p>Från dig (e-post du skickat, inspelade samtal vi
-kommit överens om) och från e-post som vi skickat till dig eller som rör dig.</p>
-<h2>Vilka som får del av dem</h2><ul>{recipient_items}</ul>
-<h2>Hur länge vi sparar dem</h2>
-<table><tr><th>Slag</th><th>Regel</th><th>Sparas till och med</th></tr>{until_rows}</table>
-<h2>Dina rättigheter</h2><p>Du har rätt att få rättelse, radering, begränsning,
-att invända mot behandling (alltid mot direktmarknadsföring), att få ut uppgifter du själv
-lämnat i ett maskinläsbart format (<code>data.json</code>, fältet <code>portable</code>) och
-att återkalla samtycke. Du kan klaga hos Integritetsskyddsmyndigheten (IMY), imy.se,
-Box 8114, 104 20 Stockholm.</p>
-<hr lang="en">
-<h1 lang="en">Access report</h1>
-<div lang="en"><p>Generated {generated.isoformat()}. This is everything we hold about you:
-the facts in <code>data.json</code>, the originals in <code>files/</code> (checksums in
-<code>SHA256SUMS</code>). The tables above list what we hold, the purpose and legal basis
-of each, the recipients, and until when each kind of data is kept.</p>
-<p>You have the right to rectification, erasure, restriction, to object (always to direct
-marketing), to receive the data you provided in a machine-readable format
-(<code>data.json</code>, field <code>portable</code>) and to withdraw consent. You may
-complain to the Swedish Authority for Privacy Protection (IMY), imy.se.</p></div>
-</body></html>
-"""
+    items = "".join(f"<li>{esc(str(r['id']))}: {esc(r['title'])}</li>" for r in rows)
+    return (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{esc(name)}</title></head>'
+        f"<body><h1>{esc(name)}</h1><p>{generated.isoformat()}</p><ul>{items}</ul></body></html>"
+    )
 
 
 def build_export(
@@ -158,6 +102,7 @@ def build_export(
     now: datetime,
     portable_only: bool = False,
     recipients: list[str] | None = None,
+    readme: Readme | None = None,
 ) -> ExportResult:
     """Write the bundle for one person to `out` (see the module doc)."""
     subject = session.get(Subject, subject_id)
@@ -189,12 +134,12 @@ def build_export(
     ):
         rows, manifest = _write_files(bundle, blobs, items, others, portable)
         data = _bundle_data(session, subject, policy, now, portable_only, recipients, rows)
-        readme = _readme(
-            subject, rows, policy, generated=local_date(now), recipients=recipients or []
+        report = (readme or _plain_readme)(
+            subject.display_name, rows, generated=local_date(now), recipients=recipients or []
         )
         for name, text in (
             ("data.json", json.dumps(data, ensure_ascii=False, indent=2)),
-            ("README.html", readme),
+            ("README.html", report),
         ):
             payload = text.encode("utf-8")
             bundle.writestr(name, payload)

@@ -167,6 +167,15 @@ def test_access_export_matches_the_index_file_by_file(
     portable = {row["title"] for row in data["items"] if row["portable"]}
     assert "Tankar inför samtalet" in portable and "Faktura januari" not in portable
     assert "Integritetsskyddsmyndigheten" in readme and "Access report" in readme
+    # The Swedish half names every value in Swedish; the English half in English.
+    swedish, english = readme.split('<section lang="en">')
+    assert "Registerutdrag för Astrid Lövgren" in swedish
+    for word in ("e-post", "avtal", "rättslig förpliktelse", "en mapp på mottagningens egen dator"):
+        assert word in swedish, word
+    for word in ("<td>email</td>", "<td>contract</td>", "legal_obligation", "storage processor"):
+        assert word not in swedish, word
+    assert "<td>e-mail</td>" in english and "legal obligation" in english
+    assert data["recipients"] == ["storage processor: local"]
     export_item = titled(items_of(gallra, who["astrid"]), f"export-{who['astrid']}-{TODAY}.zip")
     assert export_item.rule_id == "rights-request"
     only = rights.export(
