@@ -20,7 +20,9 @@ from gallra.i18n import N_, current, using
 __all__ = ["STORAGE_KINDS", "render_access_report"]
 
 STORAGE_KINDS = {  # data.json's recipient, and what the report calls it
-    "storage processor: local": N_("Storage (our processor): a folder on the practice's own computer"),
+    "storage processor: local": N_(
+        "Storage (our processor): a folder on the practice's own computer"
+    ),
     "storage processor: s3": N_("Storage (our processor): an S3 storage service"),
 }
 _STYLE = (

@@ -161,6 +161,7 @@ def test_register_correct_agreement_party_consent_objection(
     assert given.status_code == 303
     unticked = _post(client, person, f"{person}/consent", {"purpose": "marketing", "given": "0"})
     assert unticked.status_code == 400  # a withdrawal deletes: the box must be ticked
+    assert "kryssa i rutan för att återkalla samtycket" in unticked.text
     withdrawn = _post(
         client, person, f"{person}/consent", {"purpose": "marketing", "given": "0", "confirm": "1"}
     )
@@ -238,6 +239,9 @@ def test_requests_are_extended_once_and_closed(
     assert extended.status_code == 303 and extended.headers["location"] == "/requests?done=extended"
     again = _post(client, "/requests", f"/requests/{first.id}/extend", {"reason": "igen"})
     assert again.status_code == 400
+    assert f"begäran #{first.id}: redan förlängd en gång" in again.text
+    blank = _post(client, "/people", "/people", {"name": " "})
+    assert blank.status_code == 400 and "namn: måste fyllas i" in blank.text
     closed = _post(
         client, "/requests", f"/requests/{second.id}/close", {"outcome": "done", "back": astrid}
     )

@@ -25,6 +25,7 @@ from gallra.errors import NotFound
 from gallra.i18n import N_, current, texts
 from gallra.web import actions, pages, people_pages, registry_actions, search_page, start_page
 from gallra.web.passwords import verify_password
+from gallra.web.problem_text import translate_problem
 from gallra.web.rendering import language_of, render_page
 from gallra.web.security import (
     LOGIN_CSRF_COOKIE,
@@ -158,8 +159,12 @@ def _add_guard(app: FastAPI) -> None:
             # route's template (/items/{item_id}) only, never the traceback.
             route = getattr(request.scope.get("route"), "path", "?")
             _log.error("web: %s on %s %s", type(exc).__name__, request.method, route)
+            words = texts(language_of(request, None))
             response = HTMLResponse(
-                f"gallra: internal error ({type(exc).__name__}); see `gallra doctor`",
+                words.gettext(
+                    "gallra: internal error (%(type)s); the installer can run gallra doctor",
+                    type=type(exc).__name__,
+                ),
                 status_code=500,
             )
         security_headers(response)
@@ -173,7 +178,8 @@ def _add_error_pages(app: FastAPI) -> None:
     async def to_login(request: Request, exc: LoginRequired) -> Response:
         if request.method == "GET":
             return RedirectResponse("/login", status_code=303)
-        return HTMLResponse("login required", status_code=401)
+        words = texts(language_of(request, None))
+        return HTMLResponse(words.gettext("Log in first."), status_code=401)
 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, exc: Forbidden) -> Response:
@@ -197,7 +203,8 @@ def _add_error_pages(app: FastAPI) -> None:
         request: Request, status: int, message: str, *, translate: bool = True, **values: str
     ) -> Response:
         lang = language_of(request, None)
-        text = texts(lang).gettext(message, **values) if translate else message
+        words = texts(lang)
+        text = words.gettext(message, **values) if translate else translate_problem(message, words)
         return render_page(request, "problem.html", who=None, status_code=status, message=text)
 
 
