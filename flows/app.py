@@ -25,6 +25,7 @@ _CURRENT: ContextVar[App | None] = ContextVar("gallra_flow_app", default=None)
 
 
 def _build(home: str | None, now: str | None) -> App:
+    os.umask(0o077)  # a worker's files (index, blobs, temporaries) are its owner's only
     moment = now or os.environ.get("GALLRA_NOW")
     root = Path(home) if home else default_home()
     return App(settings=get_settings(root), clock=parse_now(moment) if moment else SystemClock())

@@ -24,6 +24,7 @@ deleted since are one recovery story for two engines.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -84,9 +85,18 @@ def _sqlite_path(index_url: str) -> Path:
     return Path(database)
 
 
-def _libpq_url(index_url: str) -> str:
-    """The URL pg_dump understands (no SQLAlchemy driver suffix)."""
-    return make_url(index_url).set(drivername="postgresql").render_as_string(hide_password=False)
+def _libpq(index_url: str) -> tuple[str, dict[str, str]]:
+    """The URL pg_dump understands, without its password, and the child's environment.
+
+    The password travels in the child's own environment (PGPASSWORD), never on
+    its argument vector, which `ps` shows every user of the machine.
+    """
+    url = make_url(index_url).set(drivername="postgresql")
+    env = dict(os.environ)
+    if url.password is not None:
+        env["PGPASSWORD"] = str(url.password)
+        url = url._replace(password=None)  # URL.set treats None as "unchanged"
+    return url.render_as_string(hide_password=False), env
 
 
 @contextlib.contextmanager
@@ -143,10 +153,12 @@ def _tool(name: str) -> str:
 
 def _pg_dump_into(blobs: BlobStore, key: str, index_url: str) -> StoredBlob:
     """Stream pg_dump's output straight into the store (no plaintext file)."""
+    dbname, env = _libpq(index_url)
     with subprocess.Popen(
-        [_tool("pg_dump"), "--format=custom", "--no-owner", "--dbname", _libpq_url(index_url)],
+        [_tool("pg_dump"), "--format=custom", "--no-owner", "--dbname", dbname],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        env=env,
     ) as process:
         assert process.stdout is not None and process.stderr is not None
         stderr = process.stderr
@@ -260,6 +272,7 @@ def _carry_job_locks(engine: Engine, restored: Path) -> None:
 
 
 def _pg_restore_from(blobs: BlobStore, key: str, index_url: str) -> None:
+    dbname, env = _libpq(index_url)
     with subprocess.Popen(
         [
             _tool("pg_restore"),
@@ -268,8 +281,9 @@ def _pg_restore_from(blobs: BlobStore, key: str, index_url: str) -> None:
             "--no-owner",
             "--single-transaction",
             "--dbname",
-            _libpq_url(index_url),
+            dbname,
         ],
+        env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

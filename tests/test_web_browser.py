@@ -141,3 +141,54 @@ def test_coach_logs_in_finds_listens_holds_exports_logs_out(
         finally:
             context.close()
             browser.close()
+
+
+NAMES = ("Дневник.txt", "日記.txt", "Łódź.pdf")
+
+
+def test_downloads_keep_names_in_any_script(served: tuple[str, Cli, App], tmp_path: Path) -> None:
+    """GIVEN a mail with attachments named in Cyrillic, Japanese and Polish WHEN the coach
+    downloads each in Chromium THEN it is saved under its own name (RFC 6266), never a 500."""
+    from email.message import EmailMessage
+    from email.policy import SMTP
+
+    from playwright.sync_api import sync_playwright
+    from sqlmodel import select
+
+    from models.tables import Item
+
+    base, cli, gallra = served
+    mail = EmailMessage()
+    mail["From"], mail["To"] = "Astrid Lövgren <astrid.lovgren@example.se>", "coach@example.org"
+    mail["Subject"], mail["Message-ID"] = "Filer med konstiga namn", "<names-1@example.se>"
+    mail["Date"] = "Mon, 23 Nov 2026 10:00:00 +0100"
+    mail.set_content("Här är filerna.")
+    for n, name in enumerate(NAMES):
+        mail.add_attachment(f"innehåll {n}".encode(), "application", "octet-stream", filename=name)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "names.eml").write_bytes(mail.as_bytes(policy=SMTP))
+    assert cli("ingest", "mail", "--eml-dir", str(inbox)).code == 0
+    with gallra.session() as session:
+        ids_by_name = {i.title: i.id for i in session.exec(select(Item)) if i.title in NAMES}
+    assert set(ids_by_name) == set(NAMES)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=QUIET)
+        context = browser.new_context(base_url=base, accept_downloads=True, locale="sv-SE")
+        page = context.new_page()
+        try:
+            page.goto("/login")
+            page.get_by_label("Lösenord").fill(PASSWORD)
+            page.get_by_role("button", name="Logga in").click()
+            for name, item_id in ids_by_name.items():
+                page.goto(f"/items/{item_id}")
+                with page.expect_download() as download_info:
+                    page.get_by_role("link", name="Ladda ner").click()
+                download = download_info.value
+                assert download.suggested_filename == name
+                saved = tmp_path / f"saved-{item_id}"
+                download.save_as(saved)
+                assert saved.read_bytes().startswith("innehåll".encode())
+        finally:
+            context.close()
+            browser.close()

@@ -111,7 +111,12 @@ def _root(
 
 
 def main() -> None:
-    """Console entry point."""
+    """Console entry point.
+
+    Every file gallra writes (index, keys, blobs, exports, temporaries) is
+    readable by its owner only: the umask is set before anything is opened.
+    """
+    os.umask(0o077)
     try:
         app(prog_name="gallra")
     except GallraError as exc:

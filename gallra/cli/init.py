@@ -74,6 +74,9 @@ def _create_files(gallra: App) -> list[Path]:
 
     settings = gallra.settings
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    settings.home.chmod(0o700)  # also a folder that existed before, made with another mode
+    for older in [*settings.home.glob("index.db*"), *settings.home.glob("keys.db*")]:
+        older.chmod(0o600)
     created: list[Path] = []
     toml = settings.home / "gallra.toml"
     if not toml.exists():

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
@@ -178,12 +181,10 @@ def item_content(request: Request, who: Logged, item_id: int) -> Response:
             yield from read_range(stream, byte_range, _CHUNK)
 
     name = item.title or f"item-{item_id}"
-    disposition = "inline" if playable else "attachment"
-    safe_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:120]
     headers = {
         "Accept-Ranges": "bytes",
         "Content-Length": str(byte_range[1] - byte_range[0] + 1 if item.size else 0),
-        "Content-Disposition": f'{disposition}; filename="{safe_name}"',
+        "Content-Disposition": content_disposition("inline" if playable else "attachment", name),
     }
     if wanted is not None:
         headers["Content-Range"] = f"bytes {wanted[0]}-{wanted[1]}/{item.size}"
@@ -193,6 +194,25 @@ def item_content(request: Request, who: Logged, item_id: int) -> Response:
         media_type=item.mime_type if playable else "application/octet-stream",
         headers=headers,
     )
+
+
+_ASCII = str.maketrans({"Ł": "L", "ł": "l", "Ø": "O", "ø": "o", "Æ": "AE", "æ": "ae", "ß": "ss"})
+
+
+def _ascii(text: str) -> str:
+    folded = unicodedata.normalize("NFKD", text.translate(_ASCII))
+    plain = folded.encode("ascii", "ignore").decode("ascii")
+    return "".join(c if c.isalnum() or c in "-" else "_" for c in plain).strip("_")
+
+
+def content_disposition(disposition: str, name: str) -> str:
+    """RFC 6266: an ASCII fallback name and the real one as UTF-8 (`filename*`)."""
+    cleaned = "".join(c for c in name if c.isprintable() and c not in '/\\"')[:150] or "item"
+    path = Path(cleaned)
+    fallback = (_ascii(path.stem) or "item") + "".join(
+        c for c in path.suffix if c.isascii() and (c.isalnum() or c == ".")
+    )
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(cleaned, safe='')}"
 
 
 @router.get("/unassigned", response_class=HTMLResponse)
