@@ -18,7 +18,7 @@ from gallra.web.security import Viewer, check_csrf
 from models.errors import InvalidInput
 from storage.audit import record
 
-__all__ = ["audit", "back", "checked", "day", "lines", "number", "text"]
+__all__ = ["audit", "back", "checked", "day", "lines", "number", "parse_day", "text"]
 
 
 async def checked(request: Request) -> tuple[Viewer, FormData]:
@@ -56,12 +56,18 @@ def number(form: FormData, name: str) -> int:
 def day(form: FormData, name: str, *, required: bool = True) -> date | None:
     """A field's date, YYYY-MM-DD."""
     found = text(form, name, required=required)
-    if not found:
-        return None
+    return parse_day(found, name) if found else None
+
+
+def parse_day(value: str, name: str) -> date:
+    """A date typed as YYYY-MM-DD, between 1900 and 2200 (retention maths adds years)."""
     try:
-        return date.fromisoformat(found)
+        parsed = date.fromisoformat(value.strip())
     except ValueError:
         raise InvalidInput(f"{name}: expected a date as YYYY-MM-DD") from None
+    if not 1900 <= parsed.year <= 2200:
+        raise InvalidInput(f"{name}: expected a date as YYYY-MM-DD")
+    return parsed
 
 
 def audit(request: Request, who: Viewer, action: str, **ids: Any) -> None:

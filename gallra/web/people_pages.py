@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import col, func, select
@@ -11,6 +9,7 @@ from starlette.responses import Response
 
 from gallra.coach import preview_engagement_end, preview_engagement_start
 from gallra.overview import dominant_person, request_rows
+from gallra.web.forms import parse_day
 from gallra.web.pages import Logged, gallra_of, render
 from models.enums import ItemState, Role
 from models.errors import InvalidInput
@@ -21,13 +20,6 @@ from storage.health import index_health
 __all__ = ["router"]
 
 router = APIRouter()
-
-
-def _date(value: str, name: str) -> date:
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise InvalidInput(f"{name}: expected a date as YYYY-MM-DD") from None
 
 
 @router.get("/people", response_class=HTMLResponse)
@@ -79,7 +71,7 @@ def agreement_start_confirm(
 ) -> Response:
     """What starting an agreement does to the dates, before it is done."""
     gallra = gallra_of(request)
-    when = _date(starts_on, "starts_on")
+    when = parse_day(starts_on, "starts_on")
     after = preview_engagement_start(gallra, subject_id=subject_id, starts_on=when)
     return render(
         request,
@@ -99,7 +91,7 @@ def agreement_end_confirm(
 ) -> Response:
     """What ending an agreement does to its people's dates, before it is done."""
     gallra = gallra_of(request)
-    when = _date(ends_on, "ends_on")
+    when = parse_day(ends_on, "ends_on")
     with gallra.session() as session:
         engagement = session.get(Engagement, engagement_id)
         if engagement is None:

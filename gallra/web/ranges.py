@@ -9,6 +9,7 @@ from typing import BinaryIO
 __all__ = ["ByteRange", "RangeNotSatisfiable", "parse_range", "read_range"]
 
 _SINGLE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_DIGITS = 19  # past any file's size; a longer number is not parsed at all (int() refuses 4300+)
 
 ByteRange = tuple[int, int]  # first and last byte, inclusive
 
@@ -31,6 +32,10 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     first, last = match.groups()
     if not first and not last:
         return None
+    if len(first.lstrip("0")) > _DIGITS:
+        raise RangeNotSatisfiable  # a start past any end
+    if len(last.lstrip("0")) > _DIGITS:
+        last = str(size)  # an end past the end: up to the end
     if not first:  # the last N bytes
         length = int(last)
         if length == 0:

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
+from gallra.web.forms import parse_day
 from gallra.web.pages import Logged, gallra_of, render, viewer
 from gallra.web.security import Viewer, check_csrf
 from gallra.web.views import find_people
@@ -41,13 +42,16 @@ def _number(value: str, name: str) -> int | None:
     return int(value)
 
 
+def _days(value: str) -> int | None:
+    """Days ahead for "expiring within": at most a century."""
+    days = _number(value, "expiring")
+    if days is not None and days > 36_500:
+        raise InvalidInput("expiring: expected a whole number")
+    return days
+
+
 def _date(value: str, name: str) -> date | None:
-    if not value.strip():
-        return None
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise InvalidInput(f"{name}: expected a date as YYYY-MM-DD") from None
+    return parse_day(value, name) if value.strip() else None
 
 
 def _form_values(source: Any) -> dict[str, Any]:
@@ -78,7 +82,7 @@ def _filters(form: Mapping[str, Any]) -> SearchFilters:
         received_to=_date(form["to"], "to"),
         legal_basis=form["basis"] or None,
         special_category={"yes": True, "no": False}.get(form["special"]),
-        expiring_within_days=_number(form["expiring"], "expiring"),
+        expiring_within_days=_days(form["expiring"]),
     )
 
 
