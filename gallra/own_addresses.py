@@ -132,5 +132,11 @@ def set_own_addresses(toml: Path, addresses: list[str]) -> list[str]:
         updated = _MAIL_TABLE.sub(lambda m: f"{m.group(0)}\n{line}", text, count=1)
     else:
         updated = text.rstrip("\n") + f"\n\n[mail]\n{line}\n"
+    try:
+        written = tomllib.loads(updated).get("mail", {}).get("own_addresses")
+    except tomllib.TOMLDecodeError:
+        written = None
+    if written != checked:
+        raise ConfigError(f"{toml}: set mail.own_addresses by hand (its [mail] table is unusual)")
     toml.write_text(updated, encoding="utf-8")
     return checked

@@ -34,9 +34,9 @@ backend = "local"            # or "s3"
 [policy]
 # path = "/etc/gallra/policy.toml"   # default: the shipped policy (see `gallra policy show`)
 
-[mail]
+# [mail]
 # The practice's own addresses: mail from and to them is never tied to a person.
-# `gallra init --own-address ADDRESS` (repeatable) writes this line.
+# `gallra init --own-address ADDRESS` (repeatable) writes them here.
 # own_addresses = ["coach@example.se", "info@example.se"]
 #
 # A mailbox to pull every night (see deploy/README.md):
