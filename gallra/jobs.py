@@ -47,6 +47,11 @@ def adhoc_source(
     parsed = urlsplit(url)
     if parsed.scheme not in ("imap", "imaps") or not parsed.hostname or not parsed.username:
         raise ConfigError("--imap: expected imap://USER@HOST[:PORT] or imaps://USER@HOST[:PORT]")
+    if parsed.password is not None:
+        raise ConfigError(
+            "--imap: a password in the URL is refused (ps and shell history show it); "
+            "give --password-env NAME"
+        )
     if not password_env:
         raise ConfigError("--imap: give --password-env NAME (the password is never an argument)")
     return ImapSourceSettings(
@@ -83,6 +88,7 @@ def sync_source(
             options,
             source_name=source.name,
             now=gallra.clock.now(),
+            where=f"{source.host}:{source.port}",
             progress=progress,
         )
     gallra.bind_keys()

@@ -160,6 +160,7 @@ class ErasureCertificate:
     subject_entry: str = ""
     ledger_position: dict[str, Any] = field(default_factory=dict)
     sweep_failures: int = 0
+    others_swept: int = 0  # the same sweep's deletions of other people's items, due anyway
 
 
 @dataclass(frozen=True)
@@ -307,6 +308,7 @@ def _erase(gallra: App, subject_id: int, *, dry_run: bool, run_sweep: bool) -> E
         head = ledger.head(session)
         cert.ledger_position = {"seq": head.seq, "entry_hash": head.entry_hash}
         cert.sweep_failures = len(result.failures) if result else 0
+        cert.others_swept = max(0, (result.deleted if result else 0) - len(entries))
         cert.completed_on = gallra.today.isoformat()
         assert cert.request_id is not None
         close_request(

@@ -92,6 +92,7 @@ class ImapSourceSettings(_Section):
     host: str
     port: int = 993
     security: Literal["tls", "starttls", "none"] = "tls"
+    allow_plaintext: bool = False  # "none" to a host other than this machine needs this
     ca_file: Path | None = None  # trust this CA (a practice's own server); default: system CAs
     user: str
     password_env: str = ""  # name of the env var holding the password

@@ -218,9 +218,19 @@ class App:
         )
 
     def imap_config(self, source: ImapSourceSettings) -> ImapConfig:
-        """How to reach a configured IMAP source (its secret read now)."""
+        """How to reach a configured IMAP source (its secret read now).
+
+        Plain IMAP (no TLS) sends the password in clear: refused to anything but
+        this machine unless the source says `allow_plaintext = true`.
+        """
         from ingest.imap import ImapConfig
 
+        loopback = source.host in ("127.0.0.1", "::1", "localhost")
+        if source.security == "none" and not loopback and not source.allow_plaintext:
+            raise ConfigError(
+                f"mail source {source.name}: plain IMAP to {source.host} sends the password "
+                'in clear; use security = "tls" or "starttls" (or allow_plaintext = true)'
+            )
         return ImapConfig(
             name=source.name,
             host=source.host,

@@ -312,8 +312,11 @@ def sync_mailbox(
     source_name: str,
     now: datetime,
     progress: Progress | None = None,
+    where: str = "",
 ) -> list[FolderReport]:
     """Sync every folder of one source, reconnecting on network failure.
+
+    `where` (host:port) names the server in the error when the retries are used up.
 
     Raises MailboxUnavailable when the retries are used up; everything
     committed before that stays committed.
@@ -338,8 +341,8 @@ def sync_mailbox(
             attempt += 1
             if attempt > options.retries:
                 raise MailboxUnavailable(
-                    f"mail source {source_name}: gave up after {options.retries} retries "
-                    f"({exc.kind})",
+                    f"mail source {source_name}{f' at {where}' if where else ''}: gave up after "
+                    f"{options.retries} retries ({exc.kind})",
                     kind=exc.kind,
                 ) from None
             time.sleep(options.retry_wait_seconds * attempt)

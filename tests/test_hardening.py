@@ -107,3 +107,53 @@ def test_home_and_index_files_are_private(tmp_path: Path) -> None:
         for name in files:
             path = Path(folder) / name
             assert not _mode(path) & 0o007, f"{path.relative_to(home)} is readable by others"
+
+
+def test_a_password_in_an_imap_url_is_refused(tmp_path: Path) -> None:
+    from tests.conftest import Cli
+
+    cli = Cli(tmp_path / "home")
+    assert cli("init").code == 0
+    done = cli(
+        "ingest", "mail", "--imap", "imap://coach:Hemligt@127.0.0.1:143", "--password-env", "X"
+    )
+    assert done.code == 2 and "password in the URL is refused" in done.err
+    assert "Hemligt" not in done.err
+
+
+def test_plaintext_imap_to_another_machine_is_refused(tmp_path: Path) -> None:
+    """GIVEN a source with security = "none" to a host that is not this machine THEN ingest
+    refuses before connecting, naming the source and the fix; allow_plaintext lets it try."""
+    from tests.conftest import Cli
+
+    cli = Cli(tmp_path / "home")
+    assert cli("init").code == 0
+    toml = tmp_path / "home" / "gallra.toml"
+    source = (
+        '\n[[mail.sources]]\nname = "practice"\nhost = "mail.example.invalid"\nport = 143\n'
+        'security = "none"\nuser = "coach"\npassword_env = "GALLRA_TEST_PW"\n'
+    )
+    toml.write_text(toml.read_text(encoding="utf-8") + source, encoding="utf-8")
+    os.environ["GALLRA_TEST_PW"] = "x"
+    refused = cli("ingest", "mail")
+    assert refused.code == 2
+    assert "plain IMAP to mail.example.invalid" in refused.err and "practice" in refused.err
+    toml.write_text(toml.read_text(encoding="utf-8") + "allow_plaintext = true\n", encoding="utf-8")
+    tried = cli("ingest", "mail")  # now it tries, and the name does not resolve
+    assert "plain IMAP" not in tried.err and "mail.example.invalid" in tried.err
+
+
+def test_erase_tells_its_own_deletions_apart_from_the_sweeps_others(tmp_path: Path) -> None:
+    """GIVEN the demo practice, where three items of other people are due tonight WHEN one
+    person is erased THEN the certificate counts only theirs, and says how many others the
+    same sweep deleted because they were due anyway."""
+    from tests.conftest import Cli
+
+    cli = Cli(tmp_path / "home", now="2026-11-30")
+    assert cli("init").code == 0 and cli("demo").code == 0
+    people = {p["name"]: p["id"] for p in cli("subject", "list", "--json").json()}
+    david = people["David Ek (demo)"]
+    cert = cli("erase", str(david), "--json").json()
+    assert len(cert["deleted"]) == 1 and cert["others_swept"] == 3
+    text = cli("ledger", "verify").out
+    assert "ok" in text.lower()

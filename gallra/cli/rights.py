@@ -205,6 +205,11 @@ def erase_cmd(
             f"certificate: request {cert.request_id}, ledger at {cert.ledger_position['seq']}, "
             f"person's entry {cert.subject_entry}"
         )
+        if cert.others_swept:
+            lines.append(
+                f"the same sweep also deleted {plural(cert.others_swept, 'item')} of other "
+                "people that were due anyway (not part of this erasure)"
+            )
     emit(data, as_json=as_json, lines=lines)
 
 
