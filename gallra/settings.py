@@ -170,6 +170,7 @@ class WebSettings(_Section):
 
     host: str = "127.0.0.1"  # loopback only unless a TLS proxy sits in front
     port: int = 8787
+    allowed_hosts: list[str] = []  # names in the Host header besides loopback (a proxy's)
     secure_cookies: bool = False  # set true behind HTTPS so cookies never travel in clear
     max_inline_mb: int = 25  # larger e-mails are offered as a download, not parsed for display
 

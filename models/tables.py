@@ -31,6 +31,7 @@ __all__ = [
     "ItemText",
     "JobLock",
     "LedgerEntry",
+    "LoginThrottle",
     "MarketingBlock",
     "NightlyRun",
     "Request",
@@ -308,6 +309,19 @@ class WebUser(SQLModel, table=True):
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     language: str | None = None  # "sv" or "en"; None: the browser's, else Swedish
     created_at: datetime = _now_field()
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins from one client address for one account (keyed hash of both).
+
+    Failures slow down only that pair: a stranger's guesses never keep the
+    coach out from her own browser.
+    """
+
+    key: str = Field(primary_key=True)  # HMAC of address and user name
+    failures: int = 0
+    next_try_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
 
 
 class WebSession(SQLModel, table=True):

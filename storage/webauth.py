@@ -1,4 +1,8 @@
-"""Web logins in the index: users, lockout after failures, sessions kept as hashes.
+"""Web logins in the index: users, throttled failures, sessions kept as hashes.
+
+Failures are counted per client address and account (a keyed hash of both):
+after FREE_TRIES, that pair waits 1 s, 2 s, 4 s... up to 15 minutes before its
+next try is even checked. No one else waits, so a guesser slows only themselves.
 
 Only a SHA-256 of a session token is stored, so a copy of the index cannot
 be used to ride a live session; the token itself lives in the browser's
@@ -15,21 +19,23 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from models.tables import WebSession, WebUser
+from models.tables import LoginThrottle, WebSession, WebUser
 
 __all__ = [
-    "LOCK_AFTER",
-    "LOCK_FOR",
+    "FREE_TRIES",
     "LoginOutcome",
     "end_session",
+    "failed_try",
     "find_session",
     "find_user",
     "login",
+    "may_try_at",
     "set_password",
 ]
 
-LOCK_AFTER = 5
-LOCK_FOR = timedelta(minutes=15)
+FREE_TRIES = 3
+LONGEST_WAIT = timedelta(minutes=15)
+FORGET_AFTER = timedelta(days=1)
 SESSION_FOR = timedelta(hours=12)
 
 
@@ -61,26 +67,42 @@ def set_password(session: Session, *, username: str, password_hash: str) -> WebU
     return user
 
 
+def may_try_at(session: Session, *, key: str, now: datetime) -> datetime | None:
+    """When this client may try this account again, if it must wait (None: now)."""
+    row = session.get(LoginThrottle, key)
+    return row.next_try_at if row is not None and row.next_try_at > now else None
+
+
+def failed_try(session: Session, *, key: str, now: datetime) -> datetime | None:
+    """Count a failure for this client and account; until when it must wait, if it must."""
+    session.execute(delete(LoginThrottle).where(col(LoginThrottle.updated_at) < now - FORGET_AFTER))
+    row = session.get(LoginThrottle, key) or LoginThrottle(key=key, next_try_at=now, updated_at=now)
+    row.failures += 1
+    over = row.failures - FREE_TRIES
+    wait = timedelta(0) if over < 0 else min(timedelta(seconds=2 ** min(over, 20)), LONGEST_WAIT)
+    row.next_try_at, row.updated_at = now + wait, now
+    session.add(row)
+    session.flush()
+    return row.next_try_at if wait else None
+
+
 def login(
     session: Session,
     *,
     password_ok: bool,
     user: WebUser | None,
     now: datetime,
+    key: str = "",
 ) -> LoginOutcome:
-    """Record an attempt whose password was checked by the caller; open a session on success."""
-    if user is None:
-        return LoginOutcome()
-    if user.locked_until is not None and user.locked_until > now:
-        return LoginOutcome(locked_until=user.locked_until)
-    if not password_ok:
-        user.failed_logins += 1
-        if user.failed_logins >= LOCK_AFTER:
-            user.locked_until = now + LOCK_FOR
-            user.failed_logins = 0
-        session.add(user)
-        session.flush()
-        return LoginOutcome(locked_until=user.locked_until if user.locked_until else None)
+    """Record an attempt whose password was checked by the caller; open a session on success.
+
+    `key` names the client and account for throttling (see `failed_try`).
+    """
+    if user is None or not password_ok:
+        until = failed_try(session, key=key, now=now) if key else None
+        return LoginOutcome(locked_until=until)
+    if key:
+        session.execute(delete(LoginThrottle).where(col(LoginThrottle.key) == key))
     user.failed_logins = 0
     user.locked_until = None
     session.add(user)

@@ -76,21 +76,93 @@ def test_no_route_answers_without_login(practice: tuple[Cli, App]) -> None:
     assert client.get("/", follow_redirects=False).status_code == 303
 
 
-def test_login_lockout_and_reset(practice: tuple[Cli, App]) -> None:
-    """WHEN the password is wrong five times THEN even the right one is refused until reset."""
-    cli, gallra = practice
-    client = client_for(gallra)
-    assert log_in(client, password="wrong password").headers["location"] == "/login?failed=1"
-    assert log_in(client, user="nobody").headers["location"] == "/login?failed=1"
-    for _ in range(4):
-        log_in(client, password="still wrong")
-    locked = log_in(client)
-    assert locked.headers["location"] == "/login?failed=1"
+def test_a_strangers_wrong_logins_never_keep_the_coach_out(practice: tuple[Cli, App]) -> None:
+    """GIVEN a stranger at another address who tries 480 wrong passwords WHEN the coach logs
+    in from her own browser THEN she gets in at once; the stranger waits longer after each
+    failure, and even the right password is refused while they must wait."""
+    _, gallra = practice
+    stranger = client_for(gallra, address="203.0.113.66")
+    assert log_in(stranger, password="wrong password").headers["location"] == "/login?failed=1"
+    assert log_in(stranger, user="nobody").headers["location"] == "/login?failed=1"
+    answers = [log_in(stranger, password="still wrong").headers["location"] for _ in range(478)]
+    assert answers[0] == "/login?failed=1" and answers[-1] == "/login?failed=2"
+    assert log_in(stranger).headers["location"] == "/login?failed=2"  # must wait, even so
+    coach = client_for(gallra, address="192.0.2.10")
+    assert log_in(coach).headers["location"] == "/"
     with gallra.session() as session:
         actions = [e.action for e in session.exec(select(AuditEvent))]
-    assert actions.count("login-failed") == 7
-    assert cli("passwd", "--password-env", "GALLRA_TEST_WEB_PASSWORD").code == 0
-    assert log_in(client).headers["location"] == "/"
+    assert actions.count("login-throttled") > 470  # answered without a password check
+    assert actions.count("login") == 1
+
+
+def test_failures_wait_longer_each_time_up_to_a_quarter_hour(practice: tuple[Cli, App]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from storage.webauth import failed_try, may_try_at
+
+    _, gallra = practice
+    start = datetime(2026, 12, 6, 12, tzinfo=UTC)
+    waits = []
+    with gallra.session() as session:
+        now = start
+        for _ in range(16):
+            until = failed_try(session, key="k", now=now)
+            waits.append(int((until - now).total_seconds()) if until else 0)
+            now = until or now
+        assert may_try_at(session, key="k", now=now - timedelta(seconds=1)) is not None
+        assert may_try_at(session, key="k", now=now) is None
+        assert may_try_at(session, key="other", now=start) is None
+    assert waits[:8] == [0, 0, 1, 2, 4, 8, 16, 32] and max(waits) == 900
+
+
+def test_scrypt_never_runs_on_the_event_loop_and_old_hashes_are_upgraded(
+    practice: tuple[Cli, App], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN a password hashed with the old n=2**15 WHEN the coach logs in THEN the check ran
+    in a worker thread (no event loop there), and her hash is now n=2**17."""
+    import asyncio
+    import base64
+    import hashlib
+
+    from gallra.web import passwords
+    from models.tables import WebUser
+
+    _, gallra = practice
+    salt = b"0123456789abcdef"
+    old = hashlib.scrypt(PASSWORD.encode(), salt=salt, n=2**15, r=8, p=1, dklen=32, maxmem=2**26)
+    with gallra.session() as session:
+        user = session.exec(select(WebUser)).one()
+        user.password_hash = (
+            f"scrypt$32768$8$1${base64.b64encode(salt).decode()}${base64.b64encode(old).decode()}"
+        )
+        session.add(user)
+    loops: list[bool] = []
+    real = passwords._scrypt
+
+    def watched(*args: Any) -> bytes:
+        try:
+            asyncio.get_running_loop()
+            loops.append(True)
+        except RuntimeError:
+            loops.append(False)
+        return real(*args)
+
+    monkeypatch.setattr(passwords, "_scrypt", watched)
+    assert log_in(client_for(gallra)).headers["location"] == "/"
+    assert loops and not any(loops)  # the check and the rehash, each off the loop
+    with gallra.session() as session:
+        assert session.exec(select(WebUser)).one().password_hash.startswith("scrypt$131072$8$1$")
+
+
+def test_an_unknown_host_name_is_refused(practice: tuple[Cli, App]) -> None:
+    """DNS rebinding: a page elsewhere whose name resolves to 127.0.0.1 gets nothing."""
+    _, gallra = practice
+    client = client_for(gallra)
+    assert client.get("/login").status_code == 200
+    assert client.get("/login", headers={"Host": "127.0.0.1:8787"}).status_code == 200
+    assert client.get("/login", headers={"Host": "localhost"}).status_code == 200
+    refused = client.get("/login", headers={"Host": "rebind.example.com"})
+    assert refused.status_code == 400 and "csrf" not in refused.text
 
 
 def test_login_form_needs_its_csrf_token(practice: tuple[Cli, App]) -> None:

@@ -101,7 +101,7 @@ RANGES = st.one_of(
     st.none(),
     st.sampled_from(["bytes=0-" + "9" * 4300, "bytes=" + "9" * 4300 + "-", "bytes=-" + "9" * 30]),
     st.from_regex(r"bytes=[0-9]{0,25}-[0-9]{0,25}", fullmatch=True),
-    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=30),
+    st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=30),
 )
 
 

@@ -98,9 +98,10 @@ def log_in(client: TestClient, password: str = PASSWORD, user: str = "coach") ->
     )
 
 
-def client_for(gallra: App, language: str = "en") -> TestClient:
-    """A test client over the app (cookies kept between requests), asking for `language`."""
-    client = TestClient(create_app(gallra), base_url="http://127.0.0.1")
+def client_for(gallra: App, language: str = "en", address: str = "127.0.0.1") -> TestClient:
+    """A test client over the app (cookies kept between requests), asking for `language`,
+    from the client `address`."""
+    client = TestClient(create_app(gallra), base_url="http://127.0.0.1", client=(address, 50000))
     client.headers["Accept-Language"] = language
     return client
 

@@ -23,34 +23,25 @@ from starlette.responses import Response
 
 from gallra.errors import NotFound
 from gallra.i18n import N_, current, texts
+from gallra.settings import WebSettings
 from gallra.web import actions, pages, people_pages, registry_actions, search_page, start_page
-from gallra.web.passwords import verify_password
+from gallra.web.login import add_login
 from gallra.web.problem_text import translate_problem
 from gallra.web.rendering import language_of, render_page
 from gallra.web.security import (
-    LOGIN_CSRF_COOKIE,
-    SESSION_COOKIE,
     Forbidden,
     LoginRequired,
-    check_csrf,
-    new_login_token,
     security_headers,
 )
 from gallra.wiring import App
 from models.errors import GallraError
 from models.retention import last_day_kept
-from storage.audit import record
 from storage.search import HIT_END, HIT_START
-from storage.webauth import end_session, find_user, login
 
 __all__ = ["create_app"]
 
 _HERE = Path(__file__).parent
 _log = logging.getLogger("gallra.web")
-# Checked against when the user does not exist, so both cases cost one scrypt.
-_DUMMY_HASH = (
-    "scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
-)
 
 
 def _highlight(snippet: str) -> Markup:
@@ -142,15 +133,33 @@ def create_app(gallra: App) -> FastAPI:
     app.include_router(registry_actions.router)
     _add_guard(app)
     _add_error_pages(app)
-    _add_login(app, gallra)
+    add_login(app, gallra)
     return app
+
+
+def allowed_hosts(web: WebSettings) -> set[str]:
+    """The names the page answers to: loopback, the bound host and `web.allowed_hosts`."""
+    names = {"127.0.0.1", "localhost", "[::1]", web.host, *web.allowed_hosts}
+    return {n.lower() for n in names if n and n not in ("0.0.0.0", "::")}
 
 
 def _add_guard(app: FastAPI) -> None:
     """Security headers on every response; an unexpected error named by its type only."""
 
+    allowed = allowed_hosts(app.state.gallra.settings.web)
+
     @app.middleware("http")
     async def headers(request: Request, call_next: Any) -> Response:
+        host = request.headers.get("host", "")
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if name.lower() not in allowed:  # DNS rebinding: a page elsewhere naming our address
+            refused = HTMLResponse("gallra: unknown host name", status_code=400)
+            security_headers(refused)
+            return refused
+        if any(len(part) > 18 and part.isdigit() for part in request.url.path.split("/")):
+            missing = HTMLResponse("gallra: no such page", status_code=404)  # no id is that long
+            security_headers(missing)
+            return missing
         try:
             response: Response = await call_next(request)
         except Exception as exc:
@@ -206,65 +215,3 @@ def _add_error_pages(app: FastAPI) -> None:
         words = texts(lang)
         text = words.gettext(message, **values) if translate else translate_problem(message, words)
         return render_page(request, "problem.html", who=None, status_code=status, message=text)
-
-
-def _add_login(app: FastAPI, gallra: App) -> None:
-    """The login page, the login itself (one scrypt whether the user exists or not), logout."""
-
-    @app.get("/login", response_class=HTMLResponse)
-    def login_page(request: Request, failed: int = 0) -> Response:
-        token = new_login_token()
-        response = render_page(request, "login.html", who=None, csrf=token, failed=failed)
-        _cookie(response, LOGIN_CSRF_COOKIE, token, gallra, max_age=3600)
-        return response
-
-    @app.post("/login")
-    async def login_submit(request: Request) -> Response:
-        form = await request.form()
-        check_csrf(form, request.cookies.get(LOGIN_CSRF_COOKIE, ""))
-        username = str(form.get("username") or "").strip()
-        password = str(form.get("password") or "")
-        now = gallra.clock.now()
-        with gallra.session() as session:
-            user = find_user(session, username=username)
-            ok = verify_password(password, user.password_hash if user else _DUMMY_HASH)
-            outcome = login(session, password_ok=ok, user=user, now=now)
-            record(
-                session,
-                actor=f"web:{user.username}" if user else "web:?",
-                action="login" if outcome.token else "login-failed",
-                at=now,
-                detail={"locked": outcome.locked_until is not None},
-            )
-        if outcome.token is None:
-            return RedirectResponse("/login?failed=1", status_code=303)
-        response = RedirectResponse("/", status_code=303)
-        _cookie(response, SESSION_COOKIE, outcome.token, gallra)
-        response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
-        return response
-
-    @app.post("/logout")
-    async def logout(request: Request) -> Response:
-        token = request.cookies.get(SESSION_COOKIE, "")
-        viewer = pages.viewer(request)
-        check_csrf(await request.form(), viewer.csrf_token)
-        with gallra.session() as session:
-            end_session(session, token=token)
-            record(session, actor=viewer.actor, action="logout", at=gallra.clock.now())
-        response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path="/")
-        return response
-
-
-def _cookie(
-    response: Response, name: str, value: str, gallra: App, *, max_age: int | None = None
-) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path="/",
-        httponly=True,
-        samesite="strict",
-        secure=gallra.settings.web.secure_cookies,
-    )

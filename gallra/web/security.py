@@ -27,6 +27,7 @@ __all__ = [
     "check_csrf",
     "new_login_token",
     "security_headers",
+    "set_cookie",
     "viewer_of",
 ]
 
@@ -100,3 +101,18 @@ def security_headers(response: Response) -> None:
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"
     response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+
+
+def set_cookie(
+    response: Response, name: str, value: str, gallra: App, *, max_age: int | None = None
+) -> None:
+    """An HttpOnly, SameSite=Strict cookie (Secure behind HTTPS)."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=gallra.settings.web.secure_cookies,
+    )
