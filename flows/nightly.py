@@ -27,6 +27,7 @@ from flows.tasks import (
     sync_mail_source_task,
 )
 from storage.runs import finish_run, record_step, start_run
+from storage.temporaries import owned_name
 
 __all__ = [
     "NightlyFailed",
@@ -184,12 +185,11 @@ def export_subject(
     page; no plaintext copy is left on this machine.
     """
     import shutil
-    import uuid
 
     from gallra import rights
 
     with flow_app(home, now) as gallra:
-        work = gallra.settings.home / "tmp" / uuid.uuid4().hex
+        work = gallra.settings.home / "tmp" / owned_name()
         work.mkdir(parents=True, mode=0o700)
         try:
             result = rights.export(

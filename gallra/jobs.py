@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import time
-import uuid
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from ingest.recordings import RecordingSummary
 from storage.backup import prune_backups, write_backup
 from storage.locks import exclusive
 from storage.sweep import SweepOptions, SweepResult, run_sweep
+from storage.temporaries import owned_name, remove_dead
 
 __all__ = [
     "BackupRun",
@@ -74,6 +74,7 @@ def sync_source(
     config = gallra.imap_config(source)
     own = (source.user.lower(),) if "@" in source.user else ()
     retag_own(gallra, extra=own)  # an address listed since the last run is nobody's
+    remove_dead_temporaries(gallra)  # a killed run's leftovers go before this run adds any
     options = SyncOptions(
         batch_size=gallra.settings.mail.batch_size,
         batch_bytes=gallra.settings.mail.batch_bytes,
@@ -128,10 +129,24 @@ def sweep(gallra: App, options: SweepOptions | None = None) -> SweepResult:
         )
     if not options.dry_run:
         home = gallra.settings.home
-        result.stale_temp_removed = remove_stale(
+        result.stale_temp_removed = remove_dead_temporaries(gallra) + remove_stale(
             [home / "tmp", home / "work"], older_than=timedelta(hours=12)
         )
     return result
+
+
+def temporary_folders(gallra: App) -> list[Path]:
+    """Where gallra keeps temporaries: the home's tmp/ and work/, the local store's .tmp/."""
+    home = gallra.settings.home
+    folders = [home / "tmp", home / "work"]
+    if gallra.settings.blobs.backend == "local":
+        folders.append(gallra.settings.blob_path / ".tmp")
+    return folders
+
+
+def remove_dead_temporaries(gallra: App) -> int:
+    """What killed runs of this host left (their owner no longer runs); how many went."""
+    return remove_dead(temporary_folders(gallra))
 
 
 def remove_stale(folders: list[Path], *, older_than: timedelta) -> int:
@@ -202,7 +217,7 @@ def ingest_s3_inbox(gallra: App) -> RecordingSummary:
     )
     ingestor = gallra.recording_ingestor(after_store="delete")
     summary = RecordingSummary()
-    work = gallra.settings.home / "tmp" / uuid.uuid4().hex
+    work = gallra.settings.home / "tmp" / owned_name()
     work.mkdir(parents=True, mode=0o700)
     try:
         keys = set(inbox.keys())

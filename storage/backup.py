@@ -48,6 +48,7 @@ from storage.errors import StorageError
 from storage.keystore import KeyStore
 from storage.subject_sweep import delete_subject
 from storage.sweep import remove_item_rows
+from storage.temporaries import owned_name
 
 __all__ = [
     "BACKUP_PREFIX",
@@ -103,7 +104,7 @@ def _libpq(index_url: str) -> tuple[str, dict[str, str]]:
 def _private_temp(work: Path) -> Iterator[Path]:
     """A temp file path in a 0700 folder beside the index; removed afterwards."""
     work.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = work / f"snapshot-{uuid.uuid4().hex}"
+    path = work / owned_name()
     try:
         yield path
     finally:

@@ -7,7 +7,6 @@ import ctypes
 import functools
 import hashlib
 import os
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import BinaryIO, cast
 
 from storage.blobs import CHUNK, DeleteOutcome, HashingReader, StoredBlob, check_key
 from storage.errors import BlobIntegrityError, BlobNotFound, StorageError
+from storage.temporaries import owned_name
 
 __all__ = ["LocalBlobStore"]
 
@@ -104,7 +104,7 @@ class LocalBlobStore:
     ) -> StoredBlob:
         """Write to a temp file while hashing, fsync, then rename into place."""
         target = self._path(key)
-        tmp = self.root / _TMP / uuid.uuid4().hex
+        tmp = self.root / _TMP / owned_name()
         reader = HashingReader(stream, hashed=hashed or expected_sha256 is not None)
         # Unhashed, the stream is copied as it comes (short reads are fine here).
         source = reader if hashed or expected_sha256 is not None else stream
@@ -142,7 +142,7 @@ class LocalBlobStore:
         staged: list[tuple[Path, Path]] = []
         try:
             for key, (data, _) in payloads.items():
-                tmp = self.root / _TMP / uuid.uuid4().hex
+                tmp = self.root / _TMP / owned_name()
                 staged.append((tmp, self._path(key)))
                 fd = _create_private(tmp)
                 try:

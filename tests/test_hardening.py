@@ -4,7 +4,10 @@ file modes, downloads with any name, no 500 for hostile input, refused plaintext
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
+import sys
 import threading
 import time
 from datetime import date
@@ -157,3 +160,70 @@ def test_erase_tells_its_own_deletions_apart_from_the_sweeps_others(tmp_path: Pa
     assert len(cert["deleted"]) == 1 and cert["others_swept"] == 3
     text = cli("ledger", "verify").out
     assert "ok" in text.lower()
+
+
+_SLOW_PUT = """
+import sys, time
+from pathlib import Path
+from storage.local import LocalBlobStore
+
+class Slow:
+    def __init__(self):
+        self.sent = 0
+    def read(self, n=-1):
+        if self.sent > 3:
+            print("writing", flush=True)
+            time.sleep(600)
+        self.sent += 1
+        return b"x" * 65536
+
+LocalBlobStore(Path(sys.argv[1])).put("mail/aa/" + "a" * 64, Slow(), hashed=False)
+"""
+
+
+def _put_until_killed(blobs: Path, tmp_path: Path, *, kill: bool) -> subprocess.Popen[str]:
+    script = tmp_path / "slow_put.py"
+    script.write_text(_SLOW_PUT, encoding="utf-8")
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(blobs)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert child.stdout is not None and child.stdout.readline().strip() == "writing"
+    if kill:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+    return child
+
+
+def test_a_killed_runs_temporaries_go_at_the_next_run_and_a_live_ones_stay(
+    tmp_path: Path,
+) -> None:
+    """GIVEN a process killed while writing a blob (its temporary left in the store) and
+    another still writing WHEN the next ingest starts THEN the dead one's temporary is
+    removed at once, and the live one's is not touched."""
+    from tests.conftest import Cli
+
+    home = tmp_path / "home"
+    cli = Cli(home)
+    assert cli("init").code == 0
+    temp = home / "blobs" / ".tmp"
+    _put_until_killed(home / "blobs", tmp_path, kill=True)
+    left = list(temp.iterdir())
+    assert len(left) == 1  # what the killed put left
+    live = _put_until_killed(home / "blobs", tmp_path, kill=False)
+    try:
+        (tmp_path / "eml").mkdir()
+        assert cli("ingest", "mail", "--eml-dir", str(tmp_path / "eml")).code == 0
+        remaining = list(temp.iterdir())
+        assert left[0] not in remaining and len(remaining) == 1  # the live writer's only
+        assert f"-{live.pid}-" in remaining[0].name
+    finally:
+        live.kill()
+        live.wait()
+        assert live.stdout is not None
+        live.stdout.close()
+    assert cli("sweep").code == 0  # the sweep removes it too once its owner is gone
+    assert list(temp.iterdir()) == []

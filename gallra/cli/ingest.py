@@ -151,9 +151,11 @@ def _ingest_archive(
     gallra: App, messages: Iterator[RawMessage], *, progress: bool
 ) -> IngestSummary:
     """An archive through the pipeline; its people's keys bound after."""
+    from gallra.jobs import remove_dead_temporaries
     from gallra.own_addresses import retag_own
 
     retag_own(gallra)  # an address listed since the last run is nobody's
+    remove_dead_temporaries(gallra)  # a killed run's leftovers go before this run adds any
     with gallra.mail_ingestor() as ingestor:
         summary = run_archive(
             ingestor,

@@ -22,6 +22,7 @@ from models.enums import HoldKind, RequestRight
 from models.errors import InvalidInput
 from storage.holds import add_hold, lift_hold
 from storage.requests import open_request
+from storage.temporaries import owned_name
 
 __all__ = ["router"]
 
@@ -149,7 +150,7 @@ async def export(request: Request, subject_id: int) -> Response:
     # The bundle is built in a private folder under GALLRA_HOME, never the shared /tmp.
     work = gallra.settings.home / "work"
     work.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=work) as folder:
+    with tempfile.TemporaryDirectory(dir=work, prefix=owned_name() + "-") as folder:
         result = rights.export(
             gallra, subject_id=subject_id, out=Path(folder) / "export.zip", portable_only=portable
         )
