@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import make_url
 
+from gallra.web.app import create_app
 from models.clock import FixedClock
 from storage.backup import restore_index, write_backup
 from storage.engine import make_engine, migrate
@@ -227,3 +228,45 @@ def test_a_killed_runs_temporaries_go_at_the_next_run_and_a_live_ones_stay(
         live.stdout.close()
     assert cli("sweep").code == 0  # the sweep removes it too once its owner is gone
     assert list(temp.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "engine_kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
+)
+def test_a_restore_brings_back_no_old_password_and_no_ended_session(
+    engine_kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN a backup taken while the old password and a browser's session were valid WHEN
+    the password is changed (ending that session) and the backup is restored THEN the old
+    password and the old session open nothing, and the new password works."""
+    from contextlib import nullcontext
+
+    from gallra.settings import get_settings
+    from gallra.wiring import App, parse_now
+    from tests.conftest import Cli
+    from tests.web_support import PASSWORD, client_for, log_in
+
+    with postgres_database() if engine_kind == "postgresql" else nullcontext("") as url:
+        if url:
+            monkeypatch.setenv("GALLRA_INDEX__URL", url)
+        monkeypatch.setenv("GALLRA_TEST_OLD_PW", PASSWORD)
+        monkeypatch.setenv("GALLRA_TEST_NEW_PW", "ett helt nytt lösenord")
+        cli = Cli(tmp_path / "home", now="2026-11-30")
+        assert cli("init", "--web-password-env", "GALLRA_TEST_OLD_PW").code == 0
+        gallra = App(settings=get_settings(cli.home), clock=parse_now("2026-11-30"))
+        browser = client_for(gallra)
+        assert log_in(browser).headers["location"] == "/"
+        assert browser.get("/", follow_redirects=False).status_code == 200
+        assert cli("backup").code == 0
+        assert cli("passwd", "--password-env", "GALLRA_TEST_NEW_PW").code == 0
+        assert browser.get("/", follow_redirects=False).status_code == 303  # ended
+        restored = cli("restore", "--latest", "--yes")
+        assert restored.code == 0, restored.err
+        gallra.close()
+        gallra = App(settings=get_settings(cli.home), clock=parse_now("2026-11-30"))
+        browser.app = create_app(gallra)  # the restored index, same cookies
+        assert browser.get("/", follow_redirects=False).status_code == 303  # still ended
+        assert log_in(client_for(gallra)).headers["location"] == "/login?failed=1"
+        fresh = log_in(client_for(gallra), password="ett helt nytt lösenord")
+        assert fresh.headers["location"] == "/"
+        gallra.close()

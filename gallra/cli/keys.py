@@ -197,10 +197,16 @@ def restore_cmd(
             raise InvalidInput("restore: replaces the index; give --yes when not on a terminal")
         if not typer.confirm(f"Replace the index with {chosen.key}?"):
             raise typer.Exit(1)
+    from storage.credentials import reapply_credentials, snapshot_credentials
+    from storage.engine import migrate
+
     engine = gallra.require_index()
     with exclusive(engine):  # no sweep or rotation may run while the index is replaced
         gallra.reread_master_key()  # a rotation may have finished while this waited
+        logins = snapshot_credentials(engine)  # as they are now, not as in the backup
         restore_index(engine, gallra.settings.index_url, gallra.blobs, chosen.key)
+        migrate(engine)  # a backup taken before an upgrade has the older schema
+        reapply_credentials(engine, logins)
         report = replay_after_restore(
             engine,
             gallra.blobs,
