@@ -23,6 +23,7 @@ LABELS: dict[str, dict[str, str]] = {
         "marketing": N_("marketing"),
         "consented": N_("by consent"),
         "rights_request": N_("data-subject request"),
+        "quarantine": N_("a file refused at intake"),
     },
     "rule": {
         "contract": N_("agreement: 5 years after the year it ended"),

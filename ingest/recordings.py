@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import time
@@ -31,6 +30,7 @@ from sqlmodel import Session, select
 from ingest.counts import Counts
 from ingest.headers import safe_filename
 from ingest.media import MediaInfo, is_allowed, probe, recorded_at_from_name, sniff
+from ingest.quarantine import store_refused
 from models.clock import Clock
 from models.enums import ItemKind, LegalBasis, ParseStatus
 from models.errors import InvalidInput
@@ -147,21 +147,19 @@ class RecordingIngestor:
             summary.not_yet_stable += 1
             return
         if stat.st_size == 0:
-            self._quarantine(path, "empty file (0 bytes)", summary)
+            self._quarantine(path, root, "empty file (0 bytes)", "application/x-empty", summary)
             return
         with path.open("rb") as handle:
             head = handle.read(8192)
         mime = sniff(head)
         if not is_allowed(mime, list(self.rules.allowed)):
-            self._quarantine(
-                path, f"content is {mime}, not an allowed audio or video type", summary
-            )
+            reason = f"content is {mime}, not an allowed audio or video type"
+            self._quarantine(path, root, reason, mime, summary)
             return
         info = probe(path, mime)
         if info.duration_seconds is None:
-            self._quarantine(
-                path, f"{mime} with no readable duration (truncated or no audio)", summary
-            )
+            reason = f"{mime} with no readable duration (truncated or no audio)"
+            self._quarantine(path, root, reason, mime, summary)
             return
         sha = sha256_of(path)
         with Session(self.engine) as session:
@@ -310,14 +308,24 @@ class RecordingIngestor:
             else:
                 file.unlink(missing_ok=True)
 
-    def _quarantine(self, path: Path, reason: str, summary: RecordingSummary) -> None:
-        """Move the file aside with its reason; it is never deleted silently."""
-        self.rules.quarantine.mkdir(parents=True, exist_ok=True, mode=0o700)
-        stamp = self.clock.now().strftime("%Y%m%dT%H%M%S")
-        target = self.rules.quarantine / f"{stamp}-{os.urandom(3).hex()}-{safe_filename(path.name)}"
-        shutil.move(str(path), target)
-        target.with_name(target.name + ".reason.json").write_text(
-            json.dumps({"reason": reason, "quarantined_at": self.clock.now().isoformat()}) + "\n",
-            encoding="utf-8",
+    def _quarantine(
+        self, path: Path, root: Path, reason: str, mime: str, summary: RecordingSummary
+    ) -> None:
+        """Keep a refused file as an encrypted, indexed item (ingest.quarantine); never dropped."""
+        tag = self._tag(path, root)
+        item_id = store_refused(
+            self.engine,
+            self.blobs,
+            self.policy,
+            path=path,
+            source=f"drop:{root.name}",
+            reason=reason,
+            mime=mime,
+            now=self.clock.now(),
+            subject_ids=tag.subject_ids,
+            tag_reason=tag.reason,
         )
+        if item_id is not None:
+            summary.item_ids.append(item_id)
+        self._finish_source(path)
         summary.quarantined += 1

@@ -80,8 +80,8 @@ def unassigned_items(
 ) -> list[Item]:
     """Live items tied to nobody that a person should look at.
 
-    Bulk mail (kept untagged under the 3-month rule on purpose) and exports
-    are left out.
+    Bulk mail (kept untagged under the 3-month rule on purpose), files refused
+    at intake (the problems list shows them) and exports are left out.
     """
     linked = select(ItemSubject.item_id)
     order = col(Item.received_at).desc() if newest_first else col(Item.id)
@@ -90,7 +90,9 @@ def unassigned_items(
         .where(
             col(Item.id).not_in(linked),
             Item.state == ItemState.LIVE.value,
-            col(Item.parse_status) != ParseStatus.SKIPPED.value,
+            col(Item.parse_status).not_in(
+                [ParseStatus.SKIPPED.value, ParseStatus.QUARANTINED.value]
+            ),
             Item.kind != ItemKind.EXPORT.value,
         )
         .order_by(order)

@@ -270,3 +270,47 @@ def test_a_restore_brings_back_no_old_password_and_no_ended_session(
         fresh = log_in(client_for(gallra), password="ett helt nytt lösenord")
         assert fresh.headers["location"] == "/"
         gallra.close()
+
+
+def test_a_refused_file_is_kept_encrypted_tied_to_its_person_and_deleted_on_time(
+    tmp_path: Path,
+) -> None:
+    """GIVEN a text file named after a client's address dropped as a recording, and another
+    refused file of nobody's WHEN they are ingested THEN nothing under GALLRA_HOME holds the
+    file's text or the address in a name; doctor lists both; erasing the client deletes hers;
+    the other goes after the quarantine rule's 30 days, ledgered."""
+    from tests.conftest import Cli
+    from tests.test_recordings import settle
+
+    home = tmp_path / "home"
+    cli = Cli(home, now="2026-11-02")
+    assert cli("init").code == 0
+    karin = cli(
+        "subject", "add", "--name", "Karin Sjöberg", "--email", "karin.sjoberg@example.se", "--json"
+    ).json()
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    marker = "ANTECKNING-om-Karin-7781"
+    (drop / "karin.sjoberg@example.se-2026-11-01.mp3").write_text(marker, encoding="utf-8")
+    (drop / "okand.mp3").write_text("inte ljud heller, 4412", encoding="utf-8")
+    settle(drop)
+    taken = cli("ingest", "recordings", "--dir", str(drop), "--json")
+    assert taken.code == 0 and taken.json()["quarantined"] == 2
+    assert list(drop.iterdir()) == []
+    for folder, _, files in os.walk(home):
+        for name in files:
+            path = Path(folder) / name
+            assert "karin" not in name.lower(), path
+            assert marker.encode() not in path.read_bytes(), path
+    doctor = cli("doctor", "--json").json()
+    assert len(doctor["quarantined"]) == 2
+    assert all(q["reason"].startswith("content is text/plain") for q in doctor["quarantined"])
+    erased = cli("erase", str(karin["id"]), "--json").json()
+    assert len(erased["deleted"]) == 1
+    assert len(cli("doctor", "--json").json()["quarantined"]) == 1
+    early = cli("sweep", "--json", now="2026-12-01").json()  # day 29: still kept
+    assert early["deleted"] == 0
+    late = cli("sweep", "--json", now="2026-12-03").json()
+    assert late["deleted"] == 1 and late["deleted_by_rule"] == {"quarantine": 1}
+    assert cli("doctor", "--json").json()["quarantined"] == []
+    assert cli("ledger", "verify").code == 0

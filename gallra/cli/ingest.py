@@ -249,6 +249,7 @@ def doctor(
         keystore=gallra.keystore if gallra.settings.keys.encrypt else None,
     )
     from gallra.overview import dominant_person
+    from models.enums import ParseStatus
     from storage.health import index_health
 
     with gallra.session() as session:
@@ -258,7 +259,11 @@ def doctor(
         health.counts, health.flagged, health.unfetched, health.deleting
     )  # fmt: skip
     quarantine = gallra.settings.recordings.quarantine or gallra.settings.home / "quarantine"
-    quarantined = quarantine_entries(quarantine)
+    quarantined = [
+        {"item_id": f.item_id, "reason": f.reason}
+        for f in flagged
+        if f.status == ParseStatus.QUARANTINED.value
+    ] + quarantine_entries(quarantine)  # and what an older version left in the folder
     lines = _status_lines(counts, flagged)
     if unfetched:
         lines.append(
@@ -276,8 +281,12 @@ def doctor(
             "(retried every sweep; see the sweep's failures):"
         )
         lines += [f"  item {d.item_id} ({d.kind}) at {', '.join(d.at)}" for d in deleting]
-    lines.append(f"quarantined files in {quarantine}: {len(quarantined)}")
-    lines += [f"  {q['file']}: {q['reason']}" for q in quarantined]
+    lines.append(
+        f"files refused at intake (kept encrypted, deleted after 30 days): {len(quarantined)}"
+    )
+    lines += [
+        f"  {q.get('file') or 'item ' + str(q['item_id'])}: {q['reason']}" for q in quarantined
+    ]
     lines += _integrity_lines(integrity, verify=verify, repair=repair)
     if dominant is not None:
         lines.append(
