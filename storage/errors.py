@@ -31,11 +31,16 @@ __all__ = [
     "LedgerBroken",
     "MasterKeyError",
     "StorageError",
+    "StorageUnavailable",
 ]
 
 
 class StorageError(GallraError):
     """A blob store or the index failed."""
+
+
+class StorageUnavailable(StorageError):
+    """A storage part (an S3 endpoint) cannot be reached; the message names it and its address."""
 
 
 class BlobNotFound(StorageError):

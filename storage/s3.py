@@ -9,9 +9,11 @@ VersionId, since a plain delete there only hides the object.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import inspect
 import io
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
@@ -19,10 +21,19 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
 
 from storage.blobs import DeleteOutcome, HashingReader, StoredBlob, check_key
-from storage.errors import BlobIntegrityError, BlobNotFound, StorageError
+from storage.errors import BlobIntegrityError, BlobNotFound, StorageError, StorageUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -43,6 +54,32 @@ def make_s3_client(*, endpoint_url: str = "", region: str = "eu-north-1") -> S3C
         max_pool_connections=16,
     )
     return boto3.client("s3", endpoint_url=endpoint_url or None, region_name=region, config=config)
+
+
+_DOWN = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, BotoConnectionError)
+
+
+def _named(where: Callable[[], str], method: Callable[..., Any]) -> Callable[..., Any]:
+    """`method` with an unreachable endpoint named in one line (StorageUnavailable)."""
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = method(*args, **kwargs)
+        except _DOWN as exc:
+            raise StorageUnavailable(f"{where()}: unreachable ({type(exc).__name__})") from None
+        if inspect.isgenerator(result):
+            return _named_items(where, result)
+        return result
+
+    return call
+
+
+def _named_items(where: Callable[[], str], items: Iterator[Any]) -> Iterator[Any]:
+    try:
+        yield from items
+    except _DOWN as exc:
+        raise StorageUnavailable(f"{where()}: unreachable ({type(exc).__name__})") from None
 
 
 def _code(exc: ClientError) -> str:
@@ -72,6 +109,12 @@ class S3BlobStore:
             max_concurrency=4,
         )
         self._versioned: bool | None = None
+        for name in ("put", "put_many", "delete", "exists", "modified", "remaining", "keys"):
+            setattr(self, name, _named(self._where, getattr(self, name)))
+
+    def _where(self) -> str:
+        """The part and its address, for an error: `S3 http://host:9000 (bucket b)`."""
+        return f"S3 {self._client.meta.endpoint_url} (bucket {self.bucket})"
 
     @property
     def description(self) -> str:
@@ -105,6 +148,8 @@ class S3BlobStore:
             self._client.upload_fileobj(
                 cast(BinaryIO, reader), self.bucket, full, ExtraArgs=extra, Config=self._transfer
             )
+        except _DOWN:
+            raise  # named by the wrapper: the part and its address
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"blob {key}: upload to {self.description} failed ({exc})") from exc
         if expected_sha256 is not None and reader.sha256 != expected_sha256:
@@ -133,6 +178,10 @@ class S3BlobStore:
         """The object's body as a stream."""
         try:
             response = self._client.get_object(Bucket=self.bucket, Key=self._full(key))
+        except _DOWN as exc:
+            raise StorageUnavailable(
+                f"{self._where()}: unreachable ({type(exc).__name__})"
+            ) from None
         except ClientError as exc:
             if _code(exc) in _NOT_FOUND:
                 raise BlobNotFound(f"blob {key}: not in {self.description}") from None
@@ -176,6 +225,8 @@ class S3BlobStore:
                 for error in response.get("Errors", []):
                     full = error.get("Key", "")
                     failed[by_full.get(full, full)] = error.get("Code", "error")
+        except _DOWN:
+            raise  # named by the wrapper: the part and its address
         except (BotoCoreError, ClientError) as exc:
             reason = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
             outcome.failed = dict.fromkeys(by_full.values(), reason)

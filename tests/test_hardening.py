@@ -314,3 +314,31 @@ def test_a_refused_file_is_kept_encrypted_tied_to_its_person_and_deleted_on_time
     assert late["deleted"] == 1 and late["deleted_by_rule"] == {"quarantine": 1}
     assert cli("doctor", "--json").json()["quarantined"] == []
     assert cli("ledger", "verify").code == 0
+
+
+def test_an_unreachable_s3_endpoint_is_named_not_an_internal_error(tmp_path: Path) -> None:
+    """GIVEN the blob store's S3 endpoint down WHEN doctor --verify and a backup run THEN each
+    names the part and its address in one line (exit 2), never "internal error" (exit 70)."""
+    import socket
+
+    from tests.conftest import Cli
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once closed
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "gallra.toml").write_text(
+        f'[blobs]\nbackend = "s3"\nbucket = "arkiv"\nendpoint_url = "http://127.0.0.1:{port}"\n',
+        encoding="utf-8",
+    )
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+    os.environ["AWS_MAX_ATTEMPTS"] = "1"
+    cli = Cli(home)
+    assert cli("init").code in (0, 2)  # init itself reaches for the store
+    for args in (("doctor", "--verify"), ("backup",)):
+        done = cli(*args)
+        assert done.code == 2, (args, done.err)
+        assert f"S3 http://127.0.0.1:{port} (bucket arkiv): unreachable" in done.err, done.err
+        assert "internal error" not in done.err and len(done.err.strip().splitlines()) == 1
