@@ -20,7 +20,7 @@ from pathlib import Path
 
 import magic
 
-__all__ = ["MediaInfo", "is_allowed", "probe", "recorded_at_from_name", "sniff"]
+__all__ = ["MediaInfo", "is_allowed", "probe", "recorded_at_from_name", "second_opinion", "sniff"]
 
 _NAME_TIME = re.compile(
     r"(?P<y>20\d{2}|19\d{2})-?(?P<m>\d{2})-?(?P<d>\d{2})"
@@ -145,6 +145,75 @@ def _ffprobe(path: Path) -> tuple[float | None, str, str, datetime | None]:
     except ValueError:
         seconds = None
     return seconds, str(fmt.get("format_name", "")), codec, when
+
+
+# What libmagic names with certainty as something else: never handed to a probe.
+_NOT_MEDIA = (
+    "text/",
+    "message/",
+    "inode/",
+    "application/x-executable",
+    "application/x-sharedlib",
+    "application/x-pie-executable",
+    "application/x-mach-binary",
+    "application/x-dosexec",
+    "application/zip",
+    "application/gzip",
+    "application/x-gzip",
+    "application/x-bzip2",
+    "application/x-xz",
+    "application/x-tar",
+    "application/x-7z-compressed",
+    "application/x-rar",
+    "application/vnd.",
+    "application/pdf",
+    "application/x-empty",
+    "application/json",
+    "application/javascript",
+    "application/x-shellscript",
+    "application/msword",
+)
+_SURE = 50  # ffprobe's probe_score: 100 a certain match; guesses at random bytes score 1-25
+
+
+def second_opinion(path: Path, mime: str) -> str | None:
+    """An audio or video type for a file libmagic could not place (MPEG-TS, odd MP3s...).
+
+    Asked only when libmagic is unsure, never for what it names as something
+    else (an executable, a script, an archive): ffprobe must place the
+    container itself with confidence and find an audio or video stream with
+    a duration over 0. None: not media.
+    """
+    exe = shutil.which("ffprobe")
+    if exe is None or mime.startswith(_NOT_MEDIA):
+        return None
+    try:
+        done = subprocess.run(
+            [exe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
+             str(path)],
+            capture_output=True, timeout=60, check=False,
+        )  # fmt: skip
+        data = json.loads(done.stdout or b"{}")
+    except (subprocess.TimeoutExpired, json.JSONDecodeError, OSError):
+        return None
+    fmt = data.get("format", {})
+    name = str(fmt.get("format_name", "")).split(",")[0]
+    streams = [
+        s
+        for s in data.get("streams", [])
+        if s.get("codec_type") in ("audio", "video")
+        and not s.get("disposition", {}).get("attached_pic")
+    ]
+    try:
+        duration = float(fmt.get("duration") or 0)
+    except ValueError:
+        duration = 0.0
+    if int(fmt.get("probe_score") or 0) < _SURE or not streams or duration <= 0:
+        return None
+    if not name or "image" in name or name.endswith("_pipe"):
+        return None
+    kind = "video" if any(s["codec_type"] == "video" for s in streams) else "audio"
+    return f"{kind}/x-{name}"
 
 
 def probe(path: Path, mime: str) -> MediaInfo:

@@ -29,7 +29,14 @@ from sqlmodel import Session, select
 
 from ingest.counts import Counts
 from ingest.headers import safe_filename
-from ingest.media import MediaInfo, is_allowed, probe, recorded_at_from_name, sniff
+from ingest.media import (
+    MediaInfo,
+    is_allowed,
+    probe,
+    recorded_at_from_name,
+    second_opinion,
+    sniff,
+)
 from ingest.quarantine import store_refused
 from models.clock import Clock
 from models.enums import ItemKind, LegalBasis, ParseStatus
@@ -153,9 +160,12 @@ class RecordingIngestor:
             head = handle.read(8192)
         mime = sniff(head)
         if not is_allowed(mime, list(self.rules.allowed)):
-            reason = f"content is {mime}, not an allowed audio or video type"
-            self._quarantine(path, root, reason, mime, summary)
-            return
+            placed = second_opinion(path, mime)  # libmagic unsure: what the container says
+            if placed is None or not is_allowed(placed, list(self.rules.allowed)):
+                reason = f"content is {mime}, not an allowed audio or video type"
+                self._quarantine(path, root, reason, mime, summary)
+                return
+            mime = placed
         info = probe(path, mime)
         if info.duration_seconds is None:
             reason = f"{mime} with no readable duration (truncated or no audio)"

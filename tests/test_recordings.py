@@ -210,3 +210,48 @@ def test_after_store_move_and_keep(tmp_path: Path, policy: Policy) -> None:
         left = sorted(p.name for p in drop.iterdir())
         assert left == ([] if mode == "move" else [f"{mode}.wav", f"{mode}.wav.json"])
     assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["move.wav", "move.wav.json"]
+
+
+def _with_id3(data: bytes, padding: int = 200) -> bytes:
+    size = bytes(
+        [(padding >> 21) & 0x7F, (padding >> 14) & 0x7F, (padding >> 7) & 0x7F, padding & 0x7F]
+    )
+    return b"ID3\x04\x00\x00" + size + b"\x00" * padding + data
+
+
+def test_recordings_are_recognised_by_what_plays_and_decoys_stay_out(
+    setup: tuple[RecordingIngestor, Path, Path], tmp_path: Path
+) -> None:
+    """GIVEN an MPEG-TS recording (libmagic: octet-stream), ID3-prefixed FLAC and AAC, and
+    decoys named .mp3 (an ELF, a script, a zip, random bytes) WHEN ingested THEN the playable
+    ones are accepted with a duration and every decoy is refused."""
+    import os as _os
+    import zipfile
+
+    ingestor, drop, _ = setup
+    wav = speech(tmp_path / "tal.wav")
+    for name, args in (
+        ("sändning.ts", ["-f", "mpegts", "-c:a", "mp2"]),
+        ("a.flac", []),
+        ("a.aac", ["-c:a", "aac"]),
+    ):
+        subprocess.run(
+            ["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), *args, str(tmp_path / name)],
+            check=True,
+        )
+    shutil.copy(tmp_path / "sändning.ts", drop / "sändning.ts")
+    (drop / "id3.flac").write_bytes(_with_id3((tmp_path / "a.flac").read_bytes()))
+    (drop / "id3.aac").write_bytes(_with_id3((tmp_path / "a.aac").read_bytes()))
+    shutil.copy("/bin/true", drop / "elf.mp3")
+    (drop / "skript.mp3").write_text("#!/bin/sh\necho hej\n")
+    with zipfile.ZipFile(drop / "arkiv.mp3", "w") as archive:
+        archive.writestr("a.txt", "hej")
+    (drop / "brus.mp3").write_bytes(_os.urandom(200_000))
+    settle(drop)
+    summary = ingestor.ingest_folder(drop)
+    with Session(ingestor.engine) as s:
+        accepted = {i.title: i for i in s.exec(select(Item).where(Item.kind == "recording"))}
+    assert set(accepted) == {"sändning.ts", "id3.flac", "id3.aac"}, set(accepted)
+    assert all(i.duration_seconds and i.duration_seconds > 1 for i in accepted.values())
+    assert accepted["sändning.ts"].mime_type == "audio/x-mpegts"
+    assert summary.quarantined == 4
