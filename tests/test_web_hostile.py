@@ -120,49 +120,49 @@ def test_no_hostile_value_gets_a_500(served: tuple[str, Cli, App]) -> None:
     base, _, gallra = served
     routes = _routes(gallra)
     assert len(routes) > 25
-    client = httpx.Client(base_url=base, headers={"Accept-Language": "sv"}, timeout=30)
-    login = client.get("/login")
-    client.post(
-        "/login",
-        data={"username": "coach", "password": PASSWORD, "csrf": csrf_in(login.text)},
-    )
-    token = csrf_in(client.get("/").text)
-    seen: dict[str, int] = {}
+    with httpx.Client(base_url=base, headers={"Accept-Language": "sv"}, timeout=30) as client:
+        login = client.get("/login")
+        client.post(
+            "/login",
+            data={"username": "coach", "password": PASSWORD, "csrf": csrf_in(login.text)},
+        )
+        token = csrf_in(client.get("/").text)
+        seen: dict[str, int] = {}
 
-    @settings(
-        max_examples=400,
-        deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
-    @given(
-        route=st.sampled_from(routes),
-        ids=st.lists(IDS, min_size=3, max_size=3),
-        values=st.dictionaries(st.sampled_from(FIELDS), HOSTILE, max_size=8),
-        byte_range=RANGES,
-    )
-    def probe(
-        route: tuple[str, str], ids: list[str], values: dict[str, str], byte_range: str | None
-    ) -> None:
-        method, template = route
-        names = iter(ids)
-        path = re.sub(r"\{[^}]+\}", lambda _: next(names), template)
-        headers: dict[str, Any] = {"Range": byte_range} if byte_range else {}
-        if method == "GET":
-            answer = client.get(path, params=values, headers=headers)
-        else:
-            answer = client.post(path, data={**values, "csrf": token}, headers=headers)
-        seen[str(answer.status_code)] = seen.get(str(answer.status_code), 0) + 1
-        assert answer.status_code != 500, (method, path, values, byte_range, answer.text[:300])
+        @settings(
+            max_examples=400,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        )
+        @given(
+            route=st.sampled_from(routes),
+            ids=st.lists(IDS, min_size=3, max_size=3),
+            values=st.dictionaries(st.sampled_from(FIELDS), HOSTILE, max_size=8),
+            byte_range=RANGES,
+        )
+        def probe(
+            route: tuple[str, str], ids: list[str], values: dict[str, str], byte_range: str | None
+        ) -> None:
+            method, template = route
+            names = iter(ids)
+            path = re.sub(r"\{[^}]+\}", lambda _: next(names), template)
+            headers: dict[str, Any] = {"Range": byte_range} if byte_range else {}
+            if method == "GET":
+                answer = client.get(path, params=values, headers=headers)
+            else:
+                answer = client.post(path, data={**values, "csrf": token}, headers=headers)
+            seen[str(answer.status_code)] = seen.get(str(answer.status_code), 0) + 1
+            assert answer.status_code != 500, (method, path, values, byte_range, answer.text[:300])
 
-    probe()
-    # The issue's own two, exactly.
-    assert client.get(
-        "/items/1/content", headers={"Range": "bytes=0-" + "9" * 4300}
-    ).status_code in (
-        200,
-        206,
-        404,
-    )
-    assert client.get("/search", params={"expiring": "99999999"}).status_code == 400
-    assert client.get("/").status_code == 200  # the server lives on, the session too
-    assert len(seen) > 2, seen
+        probe()
+        # The issue's own two, exactly.
+        assert client.get(
+            "/items/1/content", headers={"Range": "bytes=0-" + "9" * 4300}
+        ).status_code in (
+            200,
+            206,
+            404,
+        )
+        assert client.get("/search", params={"expiring": "99999999"}).status_code == 400
+        assert client.get("/").status_code == 200  # the server lives on, the session too
+        assert len(seen) > 2, seen
