@@ -13,9 +13,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment
 
 from gallra.i18n import N_, current, using
+from gallra.templating import speaking_environment
 
 __all__ = ["STORAGE_KINDS", "render_access_report"]
 
@@ -34,18 +35,7 @@ _STYLE = (
 
 @cache
 def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(Path(__file__).parent / "reports"),
-        autoescape=select_autoescape(["html"]),
-        extensions=["jinja2.ext.i18n"],
-    )
-    env.install_gettext_callables(  # type: ignore[attr-defined]
-        gettext=lambda message: current().gettext(message),
-        ngettext=lambda one, many, n: current()._catalogue.ngettext(one, many, n),
-        newstyle=True,
-    )
-    env.filters["label"] = lambda value, vocabulary: current().label(vocabulary, value)
-    env.filters["day"] = lambda value: current().day(value)
+    env = speaking_environment(Path(__file__).parent / "reports")
     env.globals["storage_name"] = _recipient
     return env
 

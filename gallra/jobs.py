@@ -7,7 +7,6 @@ and printed without personal data.
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from ingest.recordings import RecordingSummary
 from storage.backup import prune_backups, write_backup
 from storage.locks import exclusive
 from storage.sweep import SweepOptions, SweepResult, run_sweep
-from storage.temporaries import owned_name, remove_dead
+from storage.temporaries import owned_name, remove_dead, remove_older
 
 __all__ = [
     "BackupRun",
@@ -151,23 +150,7 @@ def remove_dead_temporaries(gallra: App) -> int:
 
 def remove_stale(folders: list[Path], *, older_than: timedelta) -> int:
     """Delete entries of these folders untouched for `older_than` (wall clock); how many."""
-    cutoff = time.time() - older_than.total_seconds()
-    removed = 0
-    for folder in folders:
-        if not folder.is_dir():
-            continue
-        for entry in folder.iterdir():
-            try:
-                if entry.lstat().st_mtime >= cutoff:
-                    continue
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry)
-                else:
-                    entry.unlink()
-            except FileNotFoundError:
-                continue
-            removed += 1
-    return removed
+    return remove_older(folders, older_than=older_than)
 
 
 @dataclass

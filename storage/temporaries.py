@@ -12,11 +12,13 @@ import os
 import re
 import shutil
 import socket
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import timedelta
 from pathlib import Path
 
-__all__ = ["owned_name", "remove_dead"]
+__all__ = ["owned_name", "remove_dead", "remove_entries", "remove_older"]
 
 _HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:40] or "host"
 _OWNED = re.compile(r"^(?P<host>[A-Za-z0-9]+)-(?P<pid>\d+)-[0-9a-f]{8,}")
@@ -45,14 +47,25 @@ def _dead(name: str) -> bool:
 
 def remove_dead(folders: Iterable[Path]) -> int:
     """Remove the entries of `folders` whose owner died on this host; how many."""
+    return remove_entries(folders, lambda entry: _dead(entry.name))
+
+
+def remove_older(folders: Iterable[Path], *, older_than: timedelta) -> int:
+    """Remove the entries of `folders` untouched for `older_than` (wall clock); how many."""
+    cutoff = time.time() - older_than.total_seconds()
+    return remove_entries(folders, lambda entry: entry.lstat().st_mtime < cutoff)
+
+
+def remove_entries(folders: Iterable[Path], doomed: Callable[[Path], bool]) -> int:
+    """Remove every entry of `folders` (a file or a whole folder) that `doomed` picks."""
     removed = 0
     for folder in folders:
         if not folder.is_dir():
             continue
         for entry in folder.iterdir():
-            if not _dead(entry.name):
-                continue
             try:
+                if not doomed(entry):
+                    continue
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry)
                 else:

@@ -264,23 +264,7 @@ def doctor(
         for f in flagged
         if f.status == ParseStatus.QUARANTINED.value
     ] + quarantine_entries(quarantine)  # and what an older version left in the folder
-    lines = _status_lines(counts, flagged)
-    if unfetched:
-        lines.append(
-            f"{plural(len(unfetched), 'message')} the server would not deliver "
-            "(tried again every sync):"
-        )
-        lines += [
-            f"  {u.source} {u.folder} uid {u.uid}: {u.reason}, "
-            f"{plural(u.attempts, 'attempt')} since {local_time(u.first_failed_at)}"
-            for u in unfetched
-        ]
-    if deleting:
-        lines.append(
-            f"{plural(len(deleting), 'item')} left deleting: a copy could not be removed "
-            "(retried every sweep; see the sweep's failures):"
-        )
-        lines += [f"  item {d.item_id} ({d.kind}) at {', '.join(d.at)}" for d in deleting]
+    lines = _status_lines(counts, flagged) + _waiting_lines(unfetched, deleting)
     lines.append(
         f"files refused at intake (kept encrypted, deleted after 30 days): {len(quarantined)}"
     )
@@ -308,6 +292,28 @@ def doctor(
     )
     if not integrity.ok and (verify or repair):
         raise typer.Exit(1)
+
+
+def _waiting_lines(unfetched: list[Any], deleting: list[Any]) -> list[str]:
+    """Messages a server would not deliver, and deletions left unfinished."""
+    lines = []
+    if unfetched:
+        lines.append(
+            f"{plural(len(unfetched), 'message')} the server would not deliver "
+            "(tried again every sync):"
+        )
+        lines += [
+            f"  {u.source} {u.folder} uid {u.uid}: {u.reason}, "
+            f"{plural(u.attempts, 'attempt')} since {local_time(u.first_failed_at)}"
+            for u in unfetched
+        ]
+    if deleting:
+        lines.append(
+            f"{plural(len(deleting), 'item')} left deleting: a copy could not be removed "
+            "(retried every sweep; see the sweep's failures):"
+        )
+        lines += [f"  item {d.item_id} ({d.kind}) at {', '.join(d.at)}" for d in deleting]
+    return lines
 
 
 def _status_lines(counts: dict[str, int], flagged: list[Flagged]) -> list[str]:

@@ -17,13 +17,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 from starlette.responses import Response
 
 from gallra.errors import NotFound
 from gallra.i18n import N_, current, texts
 from gallra.settings import WebSettings
+from gallra.templating import speaking_environment
 from gallra.web import actions, pages, people_pages, registry_actions, search_page, start_page
 from gallra.web.login import add_login
 from gallra.web.problem_text import translate_problem
@@ -96,22 +96,11 @@ def _step_name(step: str) -> str:
 
 def templates_for(directory: Path) -> Jinja2Templates:
     """Templates that speak the language current for the page being written."""
-    env = Environment(
-        loader=FileSystemLoader(directory),
-        autoescape=select_autoescape(["html"]),
-        extensions=["jinja2.ext.i18n"],
-    )
-    env.install_gettext_callables(  # type: ignore[attr-defined]
-        gettext=lambda message: current().gettext(message),
-        ngettext=lambda one, many, n: current()._catalogue.ngettext(one, many, n),
-        newstyle=True,
-    )
+    env = speaking_environment(directory)
     env.filters["highlight"] = _highlight
     env.filters["moment"] = lambda at: current().moment(at)
-    env.filters["day"] = lambda value: current().day(value)
     env.filters["kept"] = _kept
     env.filters["kept_day"] = _kept_day
-    env.filters["label"] = lambda value, vocabulary: current().label(vocabulary, value)
     env.filters["why"] = _why
     env.globals["size"] = lambda n: current().size(n)
     env.globals["step_name"] = _step_name
