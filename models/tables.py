@@ -308,6 +308,11 @@ class WebUser(SQLModel, table=True):
     failed_logins: int = 0
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     language: str | None = None  # "sv" or "en"; None: the browser's, else Swedish
+    totp_secret: str | None = (
+        None  # sealed under a key from the hash key (gallra.web.second_factor)
+    )
+    totp_last_step: int = 0  # the last 30-second step a code was used for: no replay
+    recovery_hashes: str = ""  # JSON list of keyed hashes of unused recovery codes
     created_at: datetime = _now_field()
 
 

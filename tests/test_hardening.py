@@ -4,6 +4,7 @@ file modes, downloads with any name, no 500 for hostile input, refused plaintext
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -342,3 +343,53 @@ def test_an_unreachable_s3_endpoint_is_named_not_an_internal_error(tmp_path: Pat
         assert done.code == 2, (args, done.err)
         assert f"S3 http://127.0.0.1:{port} (bucket arkiv): unreachable" in done.err, done.err
         assert "internal error" not in done.err and len(done.err.strip().splitlines()) == 1
+
+
+def test_totp_enrolment_shows_a_qr_code_on_a_terminal_only(tmp_path: Path) -> None:
+    """GIVEN a web login WHEN `gallra passwd --totp` runs on a terminal THEN it prints the
+    otpauth URI, a QR code and 10 recovery codes; unattended (no terminal) no QR code."""
+    import pty
+
+    from tests.web_support import PASSWORD
+
+    home = tmp_path / "home"
+    env = {**os.environ, "GALLRA_HOME": str(home), "GALLRA_TEST_PW": PASSWORD}
+    gallra = [sys.executable, "-m", "gallra"]
+    subprocess.run(
+        [*gallra, "init", "--web-password-env", "GALLRA_TEST_PW"],
+        env=env, check=True, capture_output=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    leader, follower = pty.openpty()
+    run = subprocess.Popen(
+        [*gallra, "passwd", "--totp"], env=env, stdin=follower, stdout=follower, stderr=follower
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    assert run.wait(timeout=60) == 0
+    os.close(leader)
+    text = shown.decode("utf-8", "replace")
+    assert "otpauth://totp/gallra:coach?secret=" in text
+    assert "█" in text or "▀" in text  # the QR code
+    plain = subprocess.run(
+        [*gallra, "passwd", "--totp"], env=env, capture_output=True, text=True,
+        stdin=subprocess.DEVNULL, check=True,
+    )  # fmt: skip
+    assert "otpauth://" in plain.stdout and "█" not in plain.stdout
+    assert (
+        len(
+            [
+                line
+                for line in plain.stdout.splitlines()
+                if re.fullmatch(r"  [0-9a-f]{6}-[0-9a-f]{6}", line)
+            ]
+        )
+        == 10
+    )

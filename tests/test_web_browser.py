@@ -192,3 +192,47 @@ def test_downloads_keep_names_in_any_script(served: tuple[str, Cli, App], tmp_pa
         finally:
             context.close()
             browser.close()
+
+
+def test_a_second_factor_in_chromium(served: tuple[str, Cli, App]) -> None:
+    """GIVEN the coach enrolled a TOTP app with `gallra passwd --totp` WHEN she logs in in
+    Chromium THEN the password alone, a wrong code and a replayed code are refused; the app's
+    code and a recovery code (once) let her in."""
+    import pyotp
+    from playwright.sync_api import expect, sync_playwright
+
+    base, cli, _ = served
+    enrolled = cli("passwd", "--totp", "--json")
+    assert enrolled.code == 0, enrolled.err
+    data = enrolled.json()
+    secret = pyotp.parse_uri(data["otpauth_uri"]).secret
+    recovery = data["recovery_codes"][0]
+    assert len(data["recovery_codes"]) == 10
+
+    def attempt(page: Any, code: str) -> str:
+        page.goto("/login")
+        page.get_by_label("Lösenord").fill(PASSWORD)
+        page.get_by_label("Kod från appen (om du använder en)").fill(code)
+        page.get_by_role("button", name="Logga in").click()
+        page.wait_for_load_state()
+        url: str = page.url
+        if url.rstrip("/") == base:
+            page.get_by_role("button", name="Logga ut").click()
+        return url
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=QUIET)
+        page = browser.new_context(base_url=base, locale="sv-SE").new_page()
+        try:
+            assert attempt(page, "").endswith("failed=3")  # the password alone
+            expect(page.get_by_role("alert")).to_contain_text("Koden saknades")
+            assert attempt(
+                page, "000000" if pyotp.TOTP(secret).now() != "000000" else "111111"
+            ).endswith("failed=3")
+            code = pyotp.TOTP(secret).now()
+            assert attempt(page, code).rstrip("/") == base  # the app's code
+            assert attempt(page, code).endswith("failed=3")  # the same code again: a replay
+            assert attempt(page, recovery).rstrip("/") == base  # a recovery code, once
+            assert attempt(page, recovery).endswith("failed=3")
+        finally:
+            browser.close()

@@ -6,11 +6,11 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from gallra.cli.context import app_of
+from gallra.cli.context import app_of, audit
 from gallra.cli.output import JsonOpt, emit
 from models.errors import InvalidInput
 
@@ -71,15 +71,63 @@ def passwd(
     user: UserOpt = "coach",
     password_env: PasswordEnvOpt = None,
     password_file: PasswordFileOpt = None,
+    totp: Annotated[
+        bool,
+        typer.Option(
+            "--totp",
+            help="Enrol a second factor (an authenticator app): prints its otpauth URI (a QR "
+            "code on a terminal) and 10 one-time recovery codes; from then on a code is needed.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Set or reset the web page's login (also unlocks it and ends its sessions)."""
+    """Set or reset the web page's login (also ends its sessions); --totp adds a second factor."""
     gallra = app_of(ctx)
-    password = read_password(env=password_env, file=password_file, prompt=True)
-    if password is None:
+    password = read_password(env=password_env, file=password_file, prompt=not totp)
+    if password is None and not totp:
         raise InvalidInput("password: give --password-env or --password-file (no terminal)")
-    store_password(gallra, username=user, password=password)
-    emit({"user": user, "set": True}, as_json=as_json, lines=[f"web login for {user} set"])
+    if password is not None:
+        store_password(gallra, username=user, password=password)
+    data: dict[str, Any] = {"user": user, "set": password is not None}
+    lines = [f"web login for {user} set"] if password is not None else []
+    if totp:
+        enrolled = _enrol_totp(gallra, user)
+        data |= {"otpauth_uri": enrolled.uri, "recovery_codes": enrolled.recovery_codes}
+        lines += [
+            f"second factor for {user}: add this to an authenticator app, then every login "
+            "needs its code:",
+            f"  {enrolled.uri}",
+            *([_qr(enrolled.uri)] if sys.stdout.isatty() and not as_json else []),
+            "recovery codes (each works once; keep them apart from the password):",
+            *(f"  {code}" for code in enrolled.recovery_codes),
+        ]
+    audit(gallra, "passwd-totp" if totp else "passwd")
+    emit(data, as_json=as_json, lines=lines)
+
+
+def _enrol_totp(gallra: App, username: str) -> Any:
+    from gallra.web.second_factor import enrol
+    from storage.webauth import find_user
+
+    with gallra.session() as session:
+        found = find_user(session, username=username)
+        if found is None:
+            raise InvalidInput(f"--user {username}: no such web login; set its password first")
+        enrolled = enrol(found, gallra.hash_key)
+        session.add(found)
+    return enrolled
+
+
+def _qr(text: str) -> str:
+    import io
+
+    import qrcode
+
+    code = qrcode.QRCode(border=1)
+    code.add_data(text)
+    out = io.StringIO()
+    code.print_ascii(out=out, invert=True)
+    return out.getvalue()
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from gallra.web import pages
 from gallra.web.passwords import dummy_hash, hash_password, needs_rehash, verify_password
 from gallra.web.rendering import render_page
+from gallra.web.second_factor import check_second_factor
 from gallra.web.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -77,6 +78,16 @@ def add_login(app: FastAPI, gallra: App) -> None:
                 failed_try(session, key=key, now=utcnow())
                 record(session, actor="web:?", action="login-failed", at=gallra.clock.now())
                 return RedirectResponse("/login?failed=1", status_code=303)
+            code = str(form.get("code") or "")[:40]
+            if not check_second_factor(user, gallra.hash_key, code, utcnow()):
+                failed_try(session, key=key, now=utcnow())
+                session.add(user)
+                record(
+                    session, actor=f"web:{user.username}", action="login-code-failed",
+                    at=gallra.clock.now(),
+                )  # fmt: skip
+                return RedirectResponse("/login?failed=3", status_code=303)
+            session.add(user)
             if upgraded:
                 user.password_hash = upgraded
             outcome = login(session, password_ok=True, user=user, now=gallra.clock.now(), key=key)
