@@ -12,9 +12,11 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import OperationalError
 
 from models.errors import InvalidInput
+from storage.errors import StorageUnavailable
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.engine import ExceptionContext
     from sqlmodel import Session
 
 __all__ = [
@@ -67,15 +69,34 @@ def make_engine(url: str) -> Engine:
         # prepares a statement after five runs, and PostgreSQL may then plan it
         # once for any value: a search for a rare word would get the plan of a
         # common one (33 ms instead of 5 ms at 100k items). Plan every run.
-        return create_engine(
+        engine = create_engine(
             url,
             pool_pre_ping=True,
             connect_args={
+                "connect_timeout": 10,
                 "options": "-c max_parallel_workers_per_gather=0 "
-                "-c plan_cache_mode=force_custom_plan"
+                "-c plan_cache_mode=force_custom_plan",
             },
         )
+        event.listen(engine, "handle_error", _name_the_server)
+        return engine
     raise InvalidInput("index.url: only sqlite:/// and postgresql:// URLs are supported")
+
+
+def _name_the_server(context: ExceptionContext) -> None:
+    """A PostgreSQL server that cannot be reached is named with its address in one line."""
+    original = context.original_exception
+    if getattr(context, "is_pre_ping", False):
+        return  # the pool's own check: it reconnects by itself
+    if context.connection is not None and not context.is_disconnect:
+        return  # a statement failed on a live connection: not a part that is down
+    if type(original).__name__ not in ("OperationalError", "ConnectionTimeout"):
+        return
+    url = context.engine.url if context.engine is not None else None
+    where = f"{url.host or 'localhost'}:{url.port or 5432}" if url is not None else "?"
+    raise StorageUnavailable(
+        f"PostgreSQL {where}: unreachable or refusing ({type(original).__name__})"
+    ) from None
 
 
 @contextmanager

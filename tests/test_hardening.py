@@ -393,3 +393,27 @@ def test_totp_enrolment_shows_a_qr_code_on_a_terminal_only(tmp_path: Path) -> No
         )
         == 10
     )
+
+
+@pytest.mark.integration
+def test_a_postgresql_index_that_is_down_or_refusing_is_named(tmp_path: Path) -> None:
+    """GIVEN an index URL whose server is not listening, or a database it refuses WHEN
+    commands run THEN each names PostgreSQL and its address in one line (exit 2)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    for url, where in (
+        (f"postgresql+psycopg://postgres@127.0.0.1:{closed}/gallra", f"127.0.0.1:{closed}"),
+        ("postgresql+psycopg://postgres@127.0.0.1:5432/no_such_database_here", "127.0.0.1:5432"),
+    ):
+        for args in (("today",), ("init",), ("search", "möte")):
+            done = subprocess.run(
+                [sys.executable, "-m", "gallra", "--home", str(tmp_path / "home"), *args],
+                env={**os.environ, "GALLRA_INDEX__URL": url},
+                capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
+            )  # fmt: skip
+            assert done.returncode == 2, (args, done.stderr)
+            assert f"PostgreSQL {where}: unreachable or refusing" in done.stderr, done.stderr
+            assert "internal error" not in done.stderr
