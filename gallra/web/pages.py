@@ -19,6 +19,7 @@ from gallra.web.ranges import RangeNotSatisfiable, parse_range, read_range
 from gallra.web.rendering import render_page
 from gallra.web.security import Viewer, viewer_of
 from gallra.web.views import (
+    PARTY_ROLES,
     SubjectPage,
     item_page,
     live_item,
@@ -85,10 +86,21 @@ def _audited_subject(
 @router.get("/subjects/{subject_id}", response_class=HTMLResponse)
 def subject_view(request: Request, who: Logged, subject_id: int) -> Response:
     """A person and everything held about them."""
-    from gallra.web.registry_actions import PARTY_ROLES
+    return render_subject(request, who, subject_id, action="view-subject")
 
+
+def render_subject(
+    request: Request,
+    who: Viewer,
+    subject_id: int,
+    *,
+    action: str,
+    checked: bool | None = None,
+    detail: dict[str, Any] | None = None,
+) -> Response:
+    """A person's page, its view audited as `action` (with `detail`)."""
     gallra = gallra_of(request)
-    view = _audited_subject(request, who, subject_id, "view-subject")
+    view = _audited_subject(request, who, subject_id, action, detail)
     with gallra.session() as session:
         choices = subject_choices(session)
     return render(
@@ -96,7 +108,7 @@ def subject_view(request: Request, who: Logged, subject_id: int) -> Response:
         "subject.html",
         who,
         view=view,
-        checked=None,
+        checked=checked,
         choices=choices,
         rights=[r.value for r in RequestRight],
         hold_kinds=[HoldKind.LEGAL_HOLD.value, HoldKind.RESTRICTION.value],

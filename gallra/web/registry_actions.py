@@ -18,14 +18,15 @@ from starlette.responses import Response
 
 from gallra import rights
 from gallra.coach import Correction, begin_engagement, link_party, rectify, register_person
+from gallra.errors import NotFound
 from gallra.i18n import LANGUAGES
 from gallra.web.forms import audit, back, checked, day, lines, number, text
-from gallra.web.pages import gallra_of, render
-from gallra.web.views import subject_choices, subject_page
-from models.enums import HoldKind, IdentifierKind, RequestRight, Role
+from gallra.web.pages import gallra_of, render_subject
+from gallra.web.views import PARTY_ROLES
+from models.enums import IdentifierKind, Role
 from models.errors import InvalidInput
 from models.personnummer import parse_personnummer
-from models.tables import Identifier, WebUser
+from models.tables import Identifier, Subject, WebUser
 from storage.requests import close_request, extend_request
 
 __all__ = ["router"]
@@ -55,9 +56,10 @@ async def person_rectify(request: Request, subject_id: int) -> Response:
     who, form = await checked(request)
     gallra = gallra_of(request)
     with gallra.session() as session:
-        current_name = subject_page(
-            session, gallra.policy, subject_id=subject_id, today=gallra.today
-        ).subject.display_name
+        person = session.get(Subject, subject_id)
+        if person is None:
+            raise NotFound(f"subject {subject_id}: no such subject")
+        current_name = person.display_name
     name = text(form, "name", required=False)
     correction = Correction(
         name=name if name and name != current_name else None,
@@ -115,11 +117,6 @@ async def agreement_party(request: Request, engagement_id: int) -> Response:
     return back(f"/subjects/{number(form, 'client_id')}", "party")
 
 
-PARTY_ROLES = [
-    r.value for r in (Role.PAYER, Role.GUARDIAN, Role.TRUSTEE, Role.ATTORNEY, Role.COMPANY_CONTACT)
-]
-
-
 @router.post("/subjects/{subject_id}/consent")
 async def consent(request: Request, subject_id: int) -> Response:
     """Record a consent, or withdraw it (a ticked box first: what rested on it alone goes)."""
@@ -166,20 +163,14 @@ async def check_personnummer(request: Request, subject_id: int) -> Response:
                 )
             )
         )
-        view = subject_page(session, gallra.policy, subject_id=subject_id, today=gallra.today)
-        choices = subject_choices(session)
     matches = number_.keyed_hash(gallra.hash_key) in held
-    audit(request, who, "check-personnummer", subject_id=subject_id, detail={"matches": matches})
-    return render(
+    return render_subject(
         request,
-        "subject.html",
         who,
-        view=view,
+        subject_id,
+        action="check-personnummer",
         checked=matches,
-        choices=choices,
-        rights=[r.value for r in RequestRight],
-        hold_kinds=[HoldKind.LEGAL_HOLD.value, HoldKind.RESTRICTION.value],
-        party_roles=PARTY_ROLES,
+        detail={"matches": matches},
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from gallra.errors import NotFound
-from models.enums import IdentifierKind, ItemKind, ItemState, LegalBasis
+from models.enums import IdentifierKind, ItemKind, ItemState, LegalBasis, Role
 from models.policy import Policy
 from models.tables import (
     Consent,
@@ -27,6 +27,7 @@ from storage.listing import live_items_of
 from storage.registry import identifiers_of
 
 __all__ = [
+    "PARTY_ROLES",
     "ItemPage",
     "SubjectPage",
     "find_people",
@@ -34,6 +35,12 @@ __all__ = [
     "live_item",
     "subject_choices",
     "subject_page",
+]
+
+
+# Who may be linked to an agreement as acting for its client.
+PARTY_ROLES = [
+    r.value for r in (Role.PAYER, Role.GUARDIAN, Role.TRUSTEE, Role.ATTORNEY, Role.COMPANY_CONTACT)
 ]
 
 
